@@ -1,0 +1,146 @@
+// Package metrics declares every Prometheus metric of the gateway, on its
+// own registry, and serves them over HTTP. It is the only package that
+// imports the Prometheus client; the protocol packages report through the
+// small Observer interfaces they define.
+//
+// No metric carries a user name or any other unbounded label.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+const namespace = "popbridge"
+
+// Metrics holds the gateway's collectors and the registry they live on.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	sessionsActive   prometheus.Gauge
+	sessionsTotal    *prometheus.CounterVec
+	sessionDuration  prometheus.Histogram
+	loginsTotal      *prometheus.CounterVec
+	commandsTotal    *prometheus.CounterVec
+	retrievedTotal   *prometheus.CounterVec
+	retrievedBytes   *prometheus.CounterVec
+	deletedTotal     prometheus.Counter
+	updatesTotal     *prometheus.CounterVec
+	upstreamDuration *prometheus.HistogramVec
+	upstreamErrors   *prometheus.CounterVec
+}
+
+// New declares and registers every metric on a fresh registry.
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		sessionsActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "pop3", Name: "sessions_active",
+			Help: "POP3 sessions currently connected.",
+		}),
+		sessionsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "pop3", Name: "sessions_total",
+			Help: "POP3 sessions ended, by how they ended.",
+		}, []string{"end"}),
+		sessionDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Subsystem: "pop3", Name: "session_duration_seconds",
+			Help:    "Duration of POP3 sessions.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 4, 10),
+		}),
+		loginsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "pop3", Name: "logins_total",
+			Help: "Login attempts, by mechanism and result.",
+		}, []string{"mechanism", "result"}),
+		commandsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "pop3", Name: "commands_total",
+			Help: "POP3 commands received, by command.",
+		}, []string{"command"}),
+		retrievedTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "pop3", Name: "messages_retrieved_total",
+			Help: "Messages (RETR) and headers (TOP) sent completely.",
+		}, []string{"kind"}),
+		retrievedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "pop3", Name: "retrieved_bytes_total",
+			Help: "Octets of message data sent completely, before dot-stuffing.",
+		}, []string{"kind"}),
+		deletedTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "pop3", Name: "messages_deleted_total",
+			Help: "Messages deleted by a successful QUIT update (per the delete policy).",
+		}),
+		updatesTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "pop3", Name: "updates_total",
+			Help: "QUIT updates, by result (ok, failed, none).",
+		}, []string{"result"}),
+		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Subsystem: "upstream", Name: "operation_duration_seconds",
+			Help:    "Latency of upstream IMAP operations, by operation.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
+		}, []string{"op"}),
+		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "upstream", Name: "errors_total",
+			Help: "Failed upstream IMAP operations, by operation.",
+		}, []string{"op"}),
+	}
+	m.Registry.MustRegister(
+		m.sessionsActive, m.sessionsTotal, m.sessionDuration, m.loginsTotal,
+		m.commandsTotal, m.retrievedTotal, m.retrievedBytes, m.deletedTotal,
+		m.updatesTotal, m.upstreamDuration, m.upstreamErrors,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
+
+// SessionStarted implements pop3front.Observer.
+func (m *Metrics) SessionStarted() { m.sessionsActive.Inc() }
+
+// SessionEnded implements pop3front.Observer.
+func (m *Metrics) SessionEnded(end string, d time.Duration) {
+	m.sessionsActive.Dec()
+	m.sessionsTotal.WithLabelValues(end).Inc()
+	m.sessionDuration.Observe(d.Seconds())
+}
+
+// Login implements pop3front.Observer.
+func (m *Metrics) Login(mechanism, result string) {
+	m.loginsTotal.WithLabelValues(mechanism, result).Inc()
+}
+
+// Command implements pop3front.Observer. The caller guarantees a fixed
+// set of names, so the label cannot grow without bound.
+func (m *Metrics) Command(name string) { m.commandsTotal.WithLabelValues(name).Inc() }
+
+// Retrieved implements pop3front.Observer.
+func (m *Metrics) Retrieved(top bool, octets int64) {
+	kind := "retr"
+	if top {
+		kind = "top"
+	}
+	m.retrievedTotal.WithLabelValues(kind).Inc()
+	m.retrievedBytes.WithLabelValues(kind).Add(float64(octets))
+}
+
+// Update implements pop3front.Observer.
+func (m *Metrics) Update(deleted int, result string) {
+	m.updatesTotal.WithLabelValues(result).Inc()
+	if result == "ok" {
+		m.deletedTotal.Add(float64(deleted))
+	}
+}
+
+// UpstreamOp records one upstream IMAP operation (imapback's observer).
+func (m *Metrics) UpstreamOp(op string, d time.Duration, err error) {
+	m.upstreamDuration.WithLabelValues(op).Observe(d.Seconds())
+	if err != nil {
+		m.upstreamErrors.WithLabelValues(op).Inc()
+	}
+}
