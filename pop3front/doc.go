@@ -1,0 +1,26 @@
+// Package pop3front is the POP3 side of the gateway: the protocol and
+// nothing else. It speaks RFC 1939 (POP3) with the RFC 2449 extensions
+// (CAPA, PIPELINING, RESP-CODES, EXPIRE, IMPLEMENTATION), RFC 3206
+// response codes and RFC 5034 SASL (PLAIN, LOGIN) to clients, and serves
+// every session from a Backend (backend.go). It knows nothing of how a
+// mail store is reached and must never import one.
+//
+// The obligations it keeps on the wire, from ../shared/docs/semantics.md:
+//
+//   - exactly one reply per command; with PIPELINING, output is flushed
+//     only when no further complete command is buffered, and nothing
+//     after QUIT is executed;
+//   - a multi-line body is CRLF-normalised and dot-stuffed (dotwriter.go);
+//     its terminator is written only after the Maildrop stream returned
+//     io.EOF, in the same write as the last body octets; on any failure
+//     mid-body the connection is closed without a terminator
+//     (invariant 4);
+//   - Maildrop.Commit is called only for QUIT in the TRANSACTION state;
+//     every other end (EOF, timeout, error, shutdown, panic) only calls
+//     Maildrop.Close (invariant 1);
+//   - command lines, SASL lines, bad commands, and every read and write
+//     are bounded (limits.go, lines.go; invariant 9);
+//   - no password or SASL payload is ever logged or echoed, and every
+//     reply line is built from fixed text, numbers and sanitised
+//     strings, at most 512 octets (invariant 7, RFC 2449 section 4).
+package pop3front

@@ -1,0 +1,183 @@
+package pop3front
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+)
+
+// errTopDone is returned by dotWriter.Write once a TOP body has all the
+// lines it asked for: the caller stops reading the stream.
+var errTopDone = errors.New("pop3: top line count reached")
+
+var (
+	crlf       = []byte("\r\n")
+	stuffedDot = []byte(".")
+	terminator = []byte(".\r\n")
+)
+
+// dotReserve is the room dotWriter keeps free in its buffer, so that the
+// terminator (with the CRLF a message may lack) is always written in the
+// same flush as the last body octets. Thunderbird misreads a multi-line
+// reply whose final ".\r\n" arrives in a separate segment.
+const dotReserve = len("\r\n.\r\n")
+
+// minDotBuffer is the smallest bufio.Writer dotWriter accepts.
+const minDotBuffer = 64
+
+// dotWriter encodes a message as the body of a POP3 multi-line response
+// (RFC 1939 section 3): every line ends in CRLF (a bare LF or a bare CR
+// becomes CRLF), a line starting with "." gets another "." in front, a
+// message not ending in a line end gets one, and Close adds the ".\r\n"
+// terminator. Its state survives chunk boundaries, so any split of the
+// input gives the same output; it never allocates.
+//
+// For TOP it also cuts the message after the header, the blank line and
+// limit body lines (RFC 1939 section 7), and then reports errTopDone.
+//
+// Unlike net/textproto's DotWriter it writes through a caller's
+// bufio.Writer without flushing at Close, and copies every octet through
+// that buffer (never around it), keeping dotReserve octets free: the
+// session decides when to flush, and the terminator never travels alone.
+type dotWriter struct {
+	w        *bufio.Writer
+	bol      bool // the next input octet starts a line
+	cr       bool // the last input octet was a CR (already written as CRLF)
+	top      bool // cut after the header and limit body lines
+	inHeader bool
+	limit    int
+	lines    int   // body lines written (TOP)
+	done     bool  // TOP has all its lines
+	in       int64 // input octets consumed
+	err      error // first write error, sticky
+}
+
+// reset prepares d for a new message written to w. w must be at least
+// minDotBuffer octets large.
+func (d *dotWriter) reset(w *bufio.Writer, top bool, bodyLines int) {
+	if w.Size() < minDotBuffer {
+		panic("pop3front: dotWriter buffer too small")
+	}
+	*d = dotWriter{w: w, bol: true, top: top, inHeader: top, limit: bodyLines}
+	if w.Available() < dotReserve {
+		d.err = w.Flush()
+	}
+}
+
+// Write encodes p. It returns errTopDone (with the octets consumed up to
+// the cut) when a TOP body is complete, and the first write error of the
+// underlying writer otherwise.
+func (d *dotWriter) Write(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if d.err != nil {
+			d.in += int64(n)
+			return n, d.err
+		}
+		if d.done {
+			d.in += int64(n)
+			return n, errTopDone
+		}
+		b := p[n:]
+		if d.cr {
+			// The CR before was a line end already written as CRLF; an LF
+			// right after it belongs to it.
+			d.cr = false
+			if b[0] == '\n' {
+				n++
+				continue
+			}
+		}
+		if d.bol && b[0] == '.' {
+			d.put(stuffedDot)
+		}
+		line := b
+		lf := bytes.IndexByte(b, '\n')
+		if lf >= 0 {
+			line = b[:lf]
+		}
+		if cr := bytes.IndexByte(line, '\r'); cr >= 0 {
+			// CRLF, or a bare CR, which we also read as a line end: no
+			// CR may reach the client outside a CRLF pair.
+			d.put(b[:cr])
+			d.put(crlf)
+			d.endLine(d.bol && cr == 0)
+			n += cr + 1
+			if cr+1 < len(b) {
+				if b[cr+1] == '\n' {
+					n++
+				}
+			} else {
+				d.cr = true
+			}
+			continue
+		}
+		if lf >= 0 {
+			d.put(line)
+			d.put(crlf)
+			d.endLine(d.bol && lf == 0)
+			n += lf + 1
+			continue
+		}
+		d.put(b)
+		d.bol = false
+		n = len(p)
+	}
+	d.in += int64(n)
+	return n, d.err
+}
+
+// endLine records a line end; empty tells whether the line was empty.
+func (d *dotWriter) endLine(empty bool) {
+	d.bol = true
+	if !d.top || d.done {
+		return
+	}
+	if d.inHeader {
+		if empty {
+			d.inHeader = false
+			d.done = d.limit == 0
+		}
+		return
+	}
+	d.lines++
+	d.done = d.lines >= d.limit
+}
+
+// put copies b into the buffer, flushing only when fewer than dotReserve
+// octets would remain free (or a CRLF would be split).
+func (d *dotWriter) put(b []byte) {
+	for len(b) > 0 && d.err == nil {
+		room := d.w.Available() - dotReserve
+		// A CRLF is never split either: the last write then holds at
+		// least "\r\n.\r\n".
+		if room <= 0 || room < len(b) && len(b) <= len(crlf) {
+			d.err = d.w.Flush()
+			continue
+		}
+		room = min(room, len(b))
+		if _, err := d.w.Write(b[:room]); err != nil {
+			d.err = err
+			return
+		}
+		b = b[room:]
+	}
+}
+
+// Done reports whether a TOP body has all its lines.
+func (d *dotWriter) Done() bool { return d.done }
+
+// Close ends the body: a CRLF if the message did not end with a line end,
+// then the terminator. It does not flush. Call it only after the whole
+// message (or the whole TOP cut) was written.
+func (d *dotWriter) Close() error {
+	if d.err != nil {
+		return d.err
+	}
+	// The reserve guarantees both fit without a flush.
+	if !d.bol {
+		d.w.Write(crlf)
+	}
+	_, d.err = d.w.Write(terminator)
+	return d.err
+}

@@ -1,0 +1,236 @@
+package pop3front
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("pop3: server closed")
+
+// DefaultGreeting is the greeting text used when Server.Greeting is empty.
+const DefaultGreeting = "POP3 gateway ready."
+
+// Server serves POP3 sessions from a Backend. Set the fields before the
+// first Serve or ServeConn and do not change them afterwards.
+type Server struct {
+	Backend  Backend
+	Logger   *slog.Logger // nil: slog.Default()
+	Observer Observer     // may be nil
+	Limits   Limits       // zero fields take their defaults
+	// Greeting is the text after "+OK " in the greeting; "" means
+	// DefaultGreeting.
+	Greeting string
+	// Implementation is the CAPA IMPLEMENTATION value (RFC 2449 section
+	// 6.9); "" (the default) does not advertise it.
+	Implementation string
+	// Expire is the CAPA EXPIRE value (RFC 2449 section 6.7), e.g. "NEVER"
+	// or "0"; "" does not advertise it.
+	Expire string
+
+	inShutdown atomic.Bool
+	forced     atomic.Bool // Close, or Shutdown gave up waiting
+
+	mu        sync.Mutex
+	listeners map[*net.Listener]struct{}
+	sessions  map[*session]struct{}
+	baseCtx   context.Context
+	cancel    context.CancelFunc
+}
+
+// Serve accepts connections on l and serves each in its own goroutine. It
+// returns ErrServerClosed after Shutdown or Close, and any other accept
+// error that is not temporary. Serve closes l when it returns.
+func (srv *Server) Serve(l net.Listener) error {
+	if !srv.trackListener(&l, true) {
+		l.Close()
+		return ErrServerClosed
+	}
+	defer srv.trackListener(&l, false)
+	var delay time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if srv.inShutdown.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Temporary() { //nolint:staticcheck // EMFILE and friends, as net/http does
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				srv.logger().Warn("pop3 accept failed, retrying", "error", err, "delay", delay)
+				time.Sleep(delay)
+				continue
+			}
+			l.Close()
+			return err
+		}
+		delay = 0
+		go srv.ServeConn(c)
+	}
+}
+
+// ServeConn serves one session on conn and returns when it ended; conn is
+// closed by then. It is what Serve runs for each connection, and usable on
+// its own (tests, or a listener the caller manages).
+func (srv *Server) ServeConn(conn net.Conn) {
+	s := newSession(srv, conn)
+	if !srv.trackSession(s, true) {
+		// Shutting down: refuse politely, bounded.
+		conn.SetWriteDeadline(time.Now().Add(time.Second))
+		conn.Write([]byte("-ERR " + textShuttingDown + "\r\n"))
+		conn.Close()
+		return
+	}
+	defer srv.trackSession(s, false)
+	s.serve()
+}
+
+// Shutdown stops accepting connections and ends sessions gracefully:
+// sessions still in the AUTHORIZATION state are answered
+// "-ERR [SYS/TEMP] Server shutting down" and closed; authenticated
+// sessions are left to finish (QUIT, idle timeout or client drop) until
+// ctx is done, then closed without committing anything (invariant 1), and
+// Shutdown returns ctx.Err(). It returns nil once every session ended.
+func (srv *Server) Shutdown(ctx context.Context) error {
+	srv.inShutdown.Store(true)
+	srv.mu.Lock()
+	lerr := srv.closeListenersLocked()
+	for s := range srv.sessions {
+		s.interruptAuth()
+	}
+	srv.mu.Unlock()
+
+	poll := time.Millisecond
+	t := time.NewTimer(poll)
+	defer t.Stop()
+	for {
+		if srv.numSessions() == 0 {
+			return lerr
+		}
+		select {
+		case <-ctx.Done():
+			srv.closeSessions()
+			return ctx.Err()
+		case <-t.C:
+			poll = min(2*poll, 50*time.Millisecond)
+			t.Reset(poll)
+		}
+	}
+}
+
+// Close closes every listener and every session's connection at once.
+// Nothing is committed; backend calls in flight see their context
+// cancelled.
+func (srv *Server) Close() error {
+	srv.inShutdown.Store(true)
+	srv.mu.Lock()
+	err := srv.closeListenersLocked()
+	srv.mu.Unlock()
+	srv.closeSessions()
+	return err
+}
+
+func (srv *Server) logger() *slog.Logger {
+	if srv.Logger != nil {
+		return srv.Logger
+	}
+	return slog.Default()
+}
+
+func (srv *Server) observer() Observer {
+	if srv.Observer != nil {
+		return srv.Observer
+	}
+	return nopObserver{}
+}
+
+// context returns the parent of every session context; Close cancels it.
+func (srv *Server) context() context.Context {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.baseCtx == nil {
+		srv.baseCtx, srv.cancel = context.WithCancel(context.Background())
+		if srv.forced.Load() {
+			srv.cancel()
+		}
+	}
+	return srv.baseCtx
+}
+
+func (srv *Server) trackListener(l *net.Listener, add bool) bool {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if add {
+		if srv.inShutdown.Load() {
+			return false
+		}
+		if srv.listeners == nil {
+			srv.listeners = make(map[*net.Listener]struct{})
+		}
+		srv.listeners[l] = struct{}{}
+	} else {
+		delete(srv.listeners, l)
+	}
+	return true
+}
+
+func (srv *Server) closeListenersLocked() error {
+	var err error
+	for l := range srv.listeners {
+		if cerr := (*l).Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+func (srv *Server) trackSession(s *session, add bool) bool {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if add {
+		if srv.inShutdown.Load() {
+			return false
+		}
+		if srv.sessions == nil {
+			srv.sessions = make(map[*session]struct{})
+		}
+		srv.sessions[s] = struct{}{}
+	} else {
+		delete(srv.sessions, s)
+	}
+	return true
+}
+
+func (srv *Server) numSessions() int {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return len(srv.sessions)
+}
+
+// closeSessions forces every session to end without committing: the
+// context first (so no Commit can start or finish), then the connections.
+func (srv *Server) closeSessions() {
+	srv.forced.Store(true)
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.cancel != nil {
+		srv.cancel()
+	}
+	for s := range srv.sessions {
+		s.conn.Close()
+	}
+}
+
+type nopObserver struct{}
+
+func (nopObserver) SessionStarted()                    {}
+func (nopObserver) SessionEnded(string, time.Duration) {}
+func (nopObserver) Login(string, string)               {}
+func (nopObserver) Command(string)                     {}
+func (nopObserver) Retrieved(bool, int64)              {}
+func (nopObserver) Update(int, string)                 {}

@@ -1,0 +1,401 @@
+package pop3front
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// state is a POP3 session state (RFC 1939 section 3), as a bit so a
+// command can list the states it is valid in. UPDATE is not a state here:
+// QUIT in TRANSACTION runs it and ends the session.
+type state uint8
+
+const (
+	stateAuth  state = 1 << iota // AUTHORIZATION
+	stateTrans                   // TRANSACTION
+)
+
+// Buffer sizes. Sessions before login get small buffers (thousands of idle
+// or hostile connections must stay cheap); the 32 KiB writer is installed
+// at the first flush after login.
+const (
+	authWriteBuffer  = 4096
+	transWriteBuffer = 32 << 10
+	copyBufferSize   = 32 << 10
+)
+
+// finalWriteTimeout bounds the best-effort reply written on an abnormal
+// end (timeout, shutdown), so a client that stopped reading cannot hold
+// the session for a whole WriteTimeout.
+const finalWriteTimeout = 5 * time.Second
+
+// lingerTimeout and lingerBytes bound how long and how much the session
+// drains after its last reply, so that a client that pipelined commands
+// after QUIT gets the reply instead of a TCP reset.
+const (
+	lingerTimeout = 250 * time.Millisecond
+	lingerBytes   = 64 << 10
+)
+
+// copyBuffers holds the buffers RETR and TOP read message streams into.
+var copyBuffers = sync.Pool{New: func() any { return new([copyBufferSize]byte) }}
+
+// session is one POP3 connection. Only its own goroutine touches it,
+// except mu-guarded st and conn (Shutdown, Close).
+type session struct {
+	srv  *Server
+	conn net.Conn
+	lim  Limits
+	log  *slog.Logger
+	obs  Observer
+	ctx  context.Context
+
+	cw      *connWriter
+	br      *bufio.Reader
+	bw      *bufio.Writer
+	lr      lineReader
+	dw      dotWriter
+	upgrade bool // install the large writer at the next flush
+
+	mu sync.Mutex // guards st against interruptAuth
+	st state
+
+	user    string // from USER, waiting for PASS
+	hasUser bool
+	bad     int // bad commands in the current state
+
+	// TRANSACTION state.
+	authUser  string // who logged in
+	mech      string
+	drop      Maildrop
+	stream    io.ReadCloser // the open message stream, if any
+	msgs      []MessageInfo
+	deleted   []bool
+	retrieved []bool
+	nDeleted  int
+
+	// For the end-of-session log line.
+	start      time.Time
+	nRetrieved int
+	retrBytes  int64
+	nTop       int
+	authFails  int
+}
+
+// connWriter gives every write to the client its own deadline: one flush
+// of the session's buffer is one write (Limits.WriteTimeout is per chunk,
+// not per message).
+type connWriter struct {
+	conn    net.Conn
+	timeout time.Duration
+}
+
+func (w *connWriter) Write(p []byte) (int, error) {
+	w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
+	return w.conn.Write(p)
+}
+
+func newSession(srv *Server, conn net.Conn) *session {
+	lim := srv.Limits.withDefaults()
+	s := &session{
+		srv:   srv,
+		conn:  conn,
+		lim:   lim,
+		log:   srv.logger(),
+		obs:   srv.observer(),
+		ctx:   srv.context(),
+		st:    stateAuth,
+		start: time.Now(),
+	}
+	s.cw = &connWriter{conn: conn, timeout: lim.WriteTimeout}
+	s.br = bufio.NewReaderSize(conn, readBufferSize(lim.MaxLineLength))
+	s.bw = bufio.NewWriterSize(s.cw, authWriteBuffer)
+	s.lr = newLineReader(s.br, lim.MaxLineLength)
+	// AuthTimeout is absolute: set once, before the session is visible to
+	// Shutdown, and never extended in AUTHORIZATION.
+	conn.SetReadDeadline(s.start.Add(lim.AuthTimeout))
+	return s
+}
+
+// sessionEnd ends the session loop: reason is one of the Observer's end
+// names; noFlush drops buffered output (a partial body must not be
+// flushed after a failure, and a gone client cannot read it).
+type sessionEnd struct {
+	reason  string
+	err     error
+	noFlush bool
+}
+
+func (e *sessionEnd) Error() string {
+	if e.err != nil {
+		return e.reason + ": " + e.err.Error()
+	}
+	return e.reason
+}
+
+func endWith(reason string, err error) *sessionEnd { return &sessionEnd{reason: reason, err: err} }
+
+// testHookPanic, when set by a test, sees every panic the session
+// recovered.
+var testHookPanic func(v any)
+
+// serve runs the session to its end. Whatever happens (including a panic
+// in a backend), the connection is closed and the maildrop Closed, never
+// Committed outside QUIT.
+func (s *session) serve() {
+	s.obs.SessionStarted()
+	var end *sessionEnd
+	defer func() {
+		if v := recover(); v != nil {
+			if testHookPanic != nil {
+				testHookPanic(v)
+			}
+			s.log.Error("pop3 session panic", "client", s.clientAddr(), "panic", v, "stack", string(debug.Stack()))
+			end = &sessionEnd{reason: "error", err: fmt.Errorf("panic: %v", v), noFlush: true}
+		}
+		s.finish(end)
+	}()
+	end = s.loop()
+}
+
+func (s *session) loop() *sessionEnd {
+	s.ok(safeText(s.greeting(), maxReplyLine-8))
+	for {
+		if s.state() == stateAuth && s.srv.inShutdown.Load() {
+			s.err(textShuttingDown)
+			return s.final("shutdown", nil)
+		}
+		if !s.lr.hasLine() {
+			if err := s.flush(); err != nil {
+				return s.ioEnd(err)
+			}
+		}
+		if s.state() == stateTrans {
+			s.conn.SetReadDeadline(time.Now().Add(s.lim.IdleTimeout))
+		}
+		line, err := s.lr.readLine()
+		if err != nil {
+			return s.readFailed(err)
+		}
+		if err := s.handle(line); err != nil {
+			var se *sessionEnd
+			if errors.As(err, &se) {
+				return se
+			}
+			return s.ioEnd(err)
+		}
+	}
+}
+
+func (s *session) greeting() string {
+	if s.srv.Greeting != "" {
+		return s.srv.Greeting
+	}
+	return DefaultGreeting
+}
+
+// flush writes buffered replies, then installs the large writer if login
+// asked for it (the old buffer is empty by then, so order is kept).
+func (s *session) flush() error {
+	if err := s.bw.Flush(); err != nil {
+		return err
+	}
+	if s.upgrade {
+		s.upgrade = false
+		s.bw = bufio.NewWriterSize(s.cw, transWriteBuffer)
+	}
+	return nil
+}
+
+// readFailed turns a failed command read into the session's end.
+func (s *session) readFailed(err error) *sessionEnd {
+	switch {
+	case errors.Is(err, errLineTooLong):
+		s.err(textLineTooLong)
+		return s.final("too_many_errors", err)
+	case s.srv.forced.Load():
+		return &sessionEnd{reason: "shutdown", err: err, noFlush: true}
+	case isTimeout(err):
+		if s.state() == stateAuth {
+			if s.srv.inShutdown.Load() {
+				s.err(textShuttingDown)
+				return s.final("shutdown", nil)
+			}
+			s.err(textLoginTimeout)
+		} else {
+			s.err(textIdleTimeout)
+		}
+		return s.final("timeout", err)
+	}
+	return s.ioEnd(err)
+}
+
+// final ends the session after a best-effort last reply.
+func (s *session) final(reason string, err error) *sessionEnd {
+	s.cw.timeout = min(s.cw.timeout, finalWriteTimeout)
+	return endWith(reason, err)
+}
+
+// ioEnd classifies a client read or write failure.
+func (s *session) ioEnd(err error) *sessionEnd {
+	reason := "client_gone"
+	switch {
+	case s.srv.forced.Load():
+		reason = "shutdown"
+	case isTimeout(err):
+		reason = "timeout"
+	}
+	if errors.Is(err, io.EOF) {
+		err = nil
+	}
+	return &sessionEnd{reason: reason, err: err, noFlush: true}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// finish releases everything: reply flushed (unless noFlush), connection
+// closed, stream and maildrop Closed (never Committed), one log line.
+func (s *session) finish(end *sessionEnd) {
+	if end == nil {
+		end = &sessionEnd{reason: "error", noFlush: true}
+	}
+	if !end.noFlush && s.bw.Flush() == nil {
+		s.linger()
+	}
+	s.conn.Close()
+	if s.stream != nil {
+		s.safeClose("stream", s.stream)
+		s.stream = nil
+	}
+	if s.drop != nil {
+		s.safeClose("maildrop", s.drop)
+		s.drop = nil
+	}
+	d := time.Since(s.start)
+	s.obs.SessionEnded(end.reason, d)
+
+	level := slog.LevelInfo
+	switch end.reason {
+	case "error", "upstream_error", "quit_failed":
+		level = slog.LevelWarn
+	}
+	attrs := []slog.Attr{
+		slog.String("client", s.clientAddr()),
+		slog.String("user", s.authUser),
+		slog.Duration("duration", d),
+		slog.Int("listed", len(s.msgs)),
+		slog.Int("retrieved", s.nRetrieved),
+		slog.Int64("retrieved_bytes", s.retrBytes),
+		slog.Int("top", s.nTop),
+		slog.Int("deleted", s.nDeleted),
+		slog.Int("auth_failures", s.authFails),
+		slog.String("end", end.reason),
+	}
+	if end.err != nil {
+		attrs = append(attrs, slog.String("error", end.err.Error()))
+	}
+	s.log.LogAttrs(context.Background(), level, "pop3 session ended", attrs...)
+}
+
+// linger half-closes the connection and drains what the client still
+// sends for a moment, so pipelined bytes after QUIT (or after the line
+// that ended the session) do not turn our last reply into a TCP reset.
+func (s *session) linger() {
+	cw, ok := s.conn.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	s.conn.SetReadDeadline(time.Now().Add(lingerTimeout))
+	io.CopyN(io.Discard, s.br, lingerBytes)
+}
+
+// safeClose closes c, surviving a panic in it (invariant 10).
+func (s *session) safeClose(what string, c io.Closer) {
+	defer func() {
+		if v := recover(); v != nil {
+			if testHookPanic != nil {
+				testHookPanic(v)
+			}
+			s.log.Error("pop3 panic in close", "what", what, "panic", v)
+		}
+	}()
+	if err := c.Close(); err != nil {
+		s.log.Debug("pop3 close failed", "what", what, "client", s.clientAddr(), "error", err)
+	}
+}
+
+func (s *session) clientAddr() string {
+	if a := s.conn.RemoteAddr(); a != nil {
+		return a.String()
+	}
+	return ""
+}
+
+func (s *session) isTLS() bool {
+	_, ok := s.conn.(interface{ ConnectionState() tls.ConnectionState })
+	return ok
+}
+
+func (s *session) state() state {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st
+}
+
+// interruptAuth wakes a session blocked reading in AUTHORIZATION, for
+// Shutdown; the loop then answers "shutting down".
+func (s *session) interruptAuth() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st == stateAuth {
+		s.conn.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// enterTransaction switches to TRANSACTION unless the server started
+// shutting down meanwhile; Shutdown checks the state under the same lock,
+// so a session is either interrupted or authenticated, never both.
+func (s *session) enterTransaction() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv.inShutdown.Load() {
+		return false
+	}
+	s.st = stateTrans
+	return true
+}
+
+// badCommand answers a bad command (unknown, wrong state, syntax error)
+// and counts it; the one that reaches the limit is answered
+// "-ERR Too many bad commands" instead and ends the session.
+func (s *session) badCommand(text string) error {
+	if s.countBad() {
+		s.err(textTooManyBad)
+		return s.final("too_many_errors", nil)
+	}
+	s.err(text)
+	return nil
+}
+
+// countBad counts one bad command and reports whether the limit is hit.
+func (s *session) countBad() bool {
+	s.bad++
+	limit := s.lim.MaxBadCommands
+	if s.state() == stateTrans {
+		limit = s.lim.MaxBadCommandsAuthed
+	}
+	return s.bad >= limit
+}
