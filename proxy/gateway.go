@@ -23,6 +23,7 @@ import (
 type Gateway struct {
 	logger   *slog.Logger
 	server   *pop3front.Server
+	backend  *imapback.Backend
 	listener net.Listener
 	metrics  *metrics.Metrics
 	httpSrv  *http.Server
@@ -56,6 +57,7 @@ func StartGateway(ctx context.Context, cfg *Config, logger *slog.Logger) (*Gatew
 	if err != nil {
 		return nil, err
 	}
+	gw.backend = backend
 	gw.server = &pop3front.Server{
 		Backend:        backend,
 		Logger:         logger,
@@ -145,9 +147,8 @@ func (gw *Gateway) startMetrics(ctx context.Context, addr string) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", gw.metrics.Handler())
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Write([]byte("ok\n"))
-	})
+	mux.HandleFunc("/healthz", healthz)
+	mux.Handle("/readyz", &readiness{probe: gw.backend.Probe, timeout: 5 * time.Second, ttl: 2 * time.Second})
 	gw.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := gw.httpSrv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -164,14 +165,15 @@ func newBackend(cfg *Config, up UpstreamConfig, obs imapback.Observer, logger *s
 		return nil, err
 	}
 	return imapback.New(imapback.Config{
-		Address:        up.Address,
-		Security:       imapback.Security(up.Security),
-		TLSConfig:      tlsConfig,
-		Mailbox:        up.Mailbox,
-		DialTimeout:    up.DialTimeout.Duration,
-		CommandTimeout: up.CommandTimeout.Duration,
-		Logger:         logger,
-		Observer:       obs,
+		Address:            up.Address,
+		InsecureSkipVerify: up.InsecureSkipVerify,
+		Security:           imapback.Security(up.Security),
+		TLSConfig:          tlsConfig,
+		Mailbox:            up.Mailbox,
+		DialTimeout:        up.DialTimeout.Duration,
+		CommandTimeout:     up.CommandTimeout.Duration,
+		Logger:             logger,
+		Observer:           obs,
 		Policy: imapback.Policy{
 			Delete:         imapback.DeletePolicy(cfg.Policy.Delete),
 			Seen:           imapback.SeenPolicy(cfg.Policy.Seen),

@@ -1,0 +1,258 @@
+// Package imapback serves POP3 maildrops from an upstream IMAP server: it
+// implements pop3front.Backend with go-imap v2's imapclient.
+//
+// One POP3 session is one upstream connection, logged in with the user's
+// own credentials. The mailbox is opened with EXAMINE (read-only, RFC 3501
+// section 6.3.2) for the whole session, because some servers (UW imapd)
+// kill other sessions when a second one SELECTs read-write. The snapshot is
+// one `UID FETCH 1:* (UID RFC822.SIZE FLAGS)`; messages are fetched by UID
+// with BODY.PEEK (never setting \Seen); changes are applied only at Commit,
+// after a short read-write SELECT, with UID commands only (never a plain
+// EXPUNGE: it would also remove other clients' \Deleted mail).
+//
+// go-imap v2 (beta.8) needs several workarounds, each noted where it is
+// made: no context support (the connection is closed instead), no read
+// deadline while a response is awaited and a fixed absolute deadline per
+// literal (watchConn owns read deadlines), truncated literals that read as
+// complete (bytes are counted), FETCH responses routed by a UID assumed to
+// precede any literal (router), ID and MOVE fallbacks sent without
+// checking capabilities (never used), and a race reading capabilities
+// right after login.
+package imapback
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/popbridge/popbridge/pop3front"
+)
+
+// Security selects how the upstream connection is protected.
+type Security string
+
+const (
+	SecurityNone     Security = "none"     // plaintext: only for a trusted, local upstream
+	SecurityStartTLS Security = "starttls" // RFC 3501 section 6.2.1, refused if not advertised
+	SecurityTLS      Security = "tls"      // implicit TLS (RFC 8314)
+)
+
+// DeletePolicy is what a POP3 DELE becomes upstream at QUIT.
+type DeletePolicy string
+
+const (
+	DeleteFlag    DeletePolicy = "flag"    // +FLAGS (\Deleted), no expunge
+	DeleteKeyword DeletePolicy = "keyword" // +FLAGS (Policy.Keyword)
+	DeleteTrash   DeletePolicy = "trash"   // UID MOVE to the Trash mailbox
+	DeleteArchive DeletePolicy = "archive" // UID MOVE to the Archive mailbox
+	DeleteExpunge DeletePolicy = "expunge" // +FLAGS (\Deleted), UID EXPUNGE
+	DeleteKeep    DeletePolicy = "keep"    // nothing
+)
+
+// SeenPolicy says when retrieved messages get \Seen.
+type SeenPolicy string
+
+const (
+	SeenQuit  SeenPolicy = "quit"  // messages fully sent by RETR, at QUIT
+	SeenNever SeenPolicy = "never" // never
+)
+
+// Policy is the admin's choice of upstream effects.
+type Policy struct {
+	Delete  DeletePolicy // default "flag"
+	Seen    SeenPolicy   // default "quit"
+	Trash   string       // used when no SPECIAL-USE \Trash mailbox exists; default "Trash"
+	Archive string       // used when no SPECIAL-USE \Archive mailbox exists; default "Archive"
+	Keyword string       // for DeleteKeyword; default "$POP3Deleted"
+	// FallbackToFlag: when the server lacks what Delete needs (UIDPLUS for
+	// expunge; MOVE or UIDPLUS for trash and archive), use "flag" and log
+	// a warning instead of refusing the login with -ERR [SYS/PERM].
+	FallbackToFlag bool
+}
+
+// Observer receives one call per upstream operation, for metrics. op is
+// one of "connect", "login", "examine", "snapshot", "fetch", "top",
+// "noop", "commit", "logout" and "probe". It must be safe for concurrent
+// use and must not block.
+type Observer interface {
+	UpstreamOp(op string, d time.Duration, err error)
+}
+
+// Config configures a Backend.
+type Config struct {
+	Address  string // host:port
+	Security Security
+	// TLSConfig is used for tls and starttls; the certificate is always
+	// verified. ServerName defaults to the host of Address.
+	TLSConfig *tls.Config
+	Mailbox   string // default "INBOX"
+	Policy    Policy
+	// DialTimeout bounds connecting: TCP, TLS and the greeting (default 10s).
+	DialTimeout time.Duration
+	// CommandTimeout is the watchdog for every upstream read while a
+	// command is in flight: the upstream must send something within it, or
+	// the connection is closed (default 60s).
+	CommandTimeout time.Duration
+	Logger         *slog.Logger // default slog.Default()
+	Observer       Observer     // optional
+	// InsecureSkipVerify disables upstream certificate verification, for
+	// labs only (the caller logs a warning).
+	InsecureSkipVerify bool
+}
+
+// Backend implements pop3front.Backend. It is safe for concurrent use.
+type Backend struct {
+	cfg Config
+	log *slog.Logger
+}
+
+var _ pop3front.Backend = (*Backend)(nil)
+
+// New validates cfg, fills in defaults and returns a Backend. It does not
+// contact the upstream.
+func New(cfg Config) (*Backend, error) {
+	host, _, err := net.SplitHostPort(cfg.Address)
+	if err != nil {
+		return nil, fmt.Errorf("imapback: address %q: %v", cfg.Address, err)
+	}
+	switch cfg.Security {
+	case SecurityNone:
+	case SecurityTLS, SecurityStartTLS:
+		if cfg.TLSConfig == nil {
+			cfg.TLSConfig = &tls.Config{}
+		} else {
+			cfg.TLSConfig = cfg.TLSConfig.Clone()
+		}
+		// Verification can be turned off only by the explicit lab switch,
+		// never by a TLS configuration that happens to carry the flag.
+		if cfg.TLSConfig.InsecureSkipVerify != cfg.InsecureSkipVerify {
+			return nil, errors.New("imapback: TLS certificate verification can be disabled only with Config.InsecureSkipVerify")
+		}
+		cfg.TLSConfig.InsecureSkipVerify = cfg.InsecureSkipVerify
+		if cfg.TLSConfig.ServerName == "" {
+			cfg.TLSConfig.ServerName = host
+		}
+		if cfg.TLSConfig.MinVersion == 0 {
+			cfg.TLSConfig.MinVersion = tls.VersionTLS12
+		}
+	default:
+		return nil, fmt.Errorf("imapback: security %q: must be none, starttls or tls", cfg.Security)
+	}
+	if cfg.Mailbox == "" {
+		cfg.Mailbox = "INBOX"
+	}
+	if strings.ContainsAny(cfg.Mailbox, "\x00\r\n") {
+		return nil, fmt.Errorf("imapback: mailbox %q: invalid characters", cfg.Mailbox)
+	}
+	p := &cfg.Policy
+	if p.Delete == "" {
+		p.Delete = DeleteFlag
+	}
+	switch p.Delete {
+	case DeleteFlag, DeleteKeyword, DeleteTrash, DeleteArchive, DeleteExpunge, DeleteKeep:
+	default:
+		return nil, fmt.Errorf("imapback: delete policy %q: must be flag, keyword, trash, archive, expunge or keep", p.Delete)
+	}
+	if p.Seen == "" {
+		p.Seen = SeenQuit
+	}
+	if p.Seen != SeenQuit && p.Seen != SeenNever {
+		return nil, fmt.Errorf("imapback: seen policy %q: must be quit or never", p.Seen)
+	}
+	if p.Trash == "" {
+		p.Trash = "Trash"
+	}
+	if p.Archive == "" {
+		p.Archive = "Archive"
+	}
+	for _, name := range []string{p.Trash, p.Archive} {
+		if strings.ContainsAny(name, "\x00\r\n") {
+			return nil, fmt.Errorf("imapback: mailbox %q: invalid characters", name)
+		}
+	}
+	if p.Keyword == "" {
+		p.Keyword = "$POP3Deleted"
+	}
+	if !validKeyword(p.Keyword) {
+		return nil, fmt.Errorf("imapback: keyword %q: must be an IMAP atom not starting with a backslash", p.Keyword)
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 10 * time.Second
+	}
+	if cfg.CommandTimeout <= 0 {
+		cfg.CommandTimeout = 60 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Backend{cfg: cfg, log: log.With("upstream", cfg.Address)}, nil
+}
+
+// validKeyword reports whether kw is a flag-keyword (RFC 3501 section 9:
+// an atom; no atom-specials, no "\").
+func validKeyword(kw string) bool {
+	if kw == "" {
+		return false
+	}
+	for i := 0; i < len(kw); i++ {
+		c := kw[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`(){%*"\]`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *Backend) observe(op string, start time.Time, err error) {
+	if b.cfg.Observer != nil {
+		b.cfg.Observer.UpstreamOp(op, time.Since(start), err)
+	}
+}
+
+// Probe connects to the upstream, waits for its greeting (and completes
+// STARTTLS or TLS, verifying the certificate), then logs out without
+// logging in. It is meant for readiness checks.
+func (b *Backend) Probe(ctx context.Context) (err error) {
+	start := time.Now()
+	defer func() { b.observe("probe", start, err) }()
+	u, err := b.connect(ctx)
+	if err != nil {
+		return err
+	}
+	u.logout(ctx)
+	return nil
+}
+
+// Login authenticates req upstream and returns the user's maildrop: the
+// mailbox EXAMINEd, its snapshot taken and the delete policy checked
+// against the server's capabilities.
+//
+// Credentials containing NUL, CR or LF, an empty username, or an
+// authorization identity other than the username are refused with
+// pop3front.ErrAuthFailed without contacting the upstream.
+func (b *Backend) Login(ctx context.Context, req *pop3front.LoginRequest) (pop3front.Maildrop, error) {
+	log := b.log.With("user", req.Username)
+	if err := checkCredentials(req); err != nil {
+		log.Info("login refused before contacting upstream", "reason", err)
+		return nil, pop3front.ErrAuthFailed
+	}
+	u, err := b.connect(ctx)
+	if err != nil {
+		log.Warn("upstream connect failed", "err", err)
+		return nil, err
+	}
+	u.log = log
+	m, err := u.open(ctx, req)
+	if err != nil {
+		u.kill()
+		u.closeClient()
+		return nil, err
+	}
+	return m, nil
+}

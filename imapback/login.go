@@ -1,0 +1,134 @@
+package imapback
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-sasl"
+
+	"github.com/popbridge/popbridge/pop3front"
+)
+
+// maxCredential bounds each of username, password and authorization
+// identity.
+const maxCredential = 1024
+
+// checkCredentials refuses what could not be sent as exactly one
+// well-formed command (invariant 8): NUL, CR and LF are allowed neither in
+// a quoted string nor, for LOGIN, in a literal (RFC 3501 section 4.3:
+// CHAR8 excludes NUL; a SASL PLAIN message uses NUL as its separator).
+// Other bytes are safe: go-imap quotes strings with backslash escapes and
+// switches to a literal for 8-bit data or long values.
+//
+// Each credential is bounded by maxCredential octets (invariant 9; servers
+// refuse large literals before login, imapserver above 4096 octets).
+func checkCredentials(req *pop3front.LoginRequest) error {
+	if req.Username == "" {
+		return errors.New("empty username")
+	}
+	for _, s := range []string{req.Username, req.Password, req.AuthzID} {
+		if strings.ContainsAny(s, "\x00\r\n") {
+			return errors.New("NUL, CR or LF in credentials")
+		}
+		if len(s) > maxCredential {
+			return errors.New("credential too long")
+		}
+	}
+	// Proxy authorization (acting as another user) needs an admin
+	// credential upstream; not supported yet.
+	if req.AuthzID != "" && req.AuthzID != req.Username {
+		return errors.New("authorization identity differs from username")
+	}
+	return nil
+}
+
+// login authenticates with the user's own credentials: LOGIN, or
+// AUTHENTICATE PLAIN (RFC 4616, with SASL-IR if advertised) when the
+// server advertises LOGINDISABLED. PLAIN is only used over TLS.
+func (u *upstream) login(req *pop3front.LoginRequest) error {
+	caps := u.c.Caps() // pre-login; WaitGreeting already settled them
+	if caps == nil {
+		return tempErr(unavailableText, errors.New("no capabilities before login"))
+	}
+	var err error
+	if caps.Has(imap.CapLoginDisabled) {
+		if !u.tls || !caps.Has(imap.Cap("AUTH=PLAIN")) {
+			u.log.Error("upstream refuses LOGIN and offers no AUTHENTICATE PLAIN over TLS")
+			return tempErr(unavailableText, errors.New("LOGINDISABLED without AUTH=PLAIN over TLS"))
+		}
+		err = u.c.Authenticate(sasl.NewPlainClient("", req.Username, req.Password))
+	} else {
+		err = u.c.Login(req.Username, req.Password).Wait()
+	}
+	if err != nil {
+		mapped := classifyLogin(err)
+		if mapped == pop3front.ErrAuthFailed {
+			// The upstream's text may echo the username but never the
+			// password: go-imap does not put the command in errors.
+			u.log.Info("upstream login failed", "err", err)
+		} else {
+			u.log.Warn("upstream login error", "err", err)
+		}
+		return mapped
+	}
+	return nil
+}
+
+// open logs in, EXAMINEs the mailbox, settles capabilities and the policy,
+// and takes the snapshot.
+func (u *upstream) open(ctx context.Context, req *pop3front.LoginRequest) (*maildrop, error) {
+	m := &maildrop{upstream: u}
+	err := m.do(ctx, "login", func() error { return u.login(req) })
+	if err != nil {
+		return nil, err
+	}
+
+	var sel *imap.SelectData
+	err = m.do(ctx, "examine", func() error {
+		var err error
+		sel, err = u.c.Select(u.b.cfg.Mailbox, &imap.SelectOptions{ReadOnly: true}).Wait()
+		return err
+	})
+	if err != nil {
+		u.log.Error("upstream EXAMINE failed", "mailbox", u.b.cfg.Mailbox, "err", err)
+		return nil, tempErr(mailboxText, err)
+	}
+	if sel.UIDValidity == 0 {
+		u.log.Error("upstream sent no UIDVALIDITY", "mailbox", u.b.cfg.Mailbox)
+		return nil, tempErr(mailboxText, errors.New("no UIDVALIDITY"))
+	}
+	m.uidValidity = sel.UIDValidity
+
+	// Capabilities change at login (Dovecot sends the new set in the
+	// login OK). go-imap replaces them only after completing the login
+	// command, so reading them right after Login().Wait() can return the
+	// pre-login set; after EXAMINE's reply, the login reply has been
+	// handled completely.
+	err = m.do(ctx, "login", func() error {
+		m.caps = u.c.Caps()
+		if m.caps == nil {
+			return errors.New("no capabilities after login")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, tempErr(unavailableText, err)
+	}
+
+	m.policy = u.b.cfg.Policy
+	if err := m.checkPolicy(); err != nil {
+		u.logout(ctx)
+		return nil, err
+	}
+
+	start := time.Now()
+	err = m.do(ctx, "snapshot", func() error { return m.snapshot(sel.NumMessages) })
+	if err != nil {
+		u.log.Error("snapshot failed", "err", err, "elapsed", time.Since(start))
+		return nil, tempErr(mailboxText, err)
+	}
+	return m, nil
+}

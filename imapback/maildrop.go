@@ -1,0 +1,159 @@
+package imapback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/popbridge/popbridge/pop3front"
+)
+
+// entry is one snapshotted message, kept small: 100,000 messages must not
+// cost more than a few megabytes.
+type entry struct {
+	uid  imap.UID
+	size int64
+}
+
+// maildrop implements pop3front.Maildrop over one upstream connection.
+//
+// Methods are meant to be called by one session goroutine; Close may also
+// be called from another goroutine (shutdown) and then cancels what is in
+// flight.
+type maildrop struct {
+	*upstream
+
+	uidValidity uint32
+	caps        imap.CapSet // after login, kept for the session
+	policy      Policy      // effective: possibly downgraded to flag
+	msgs        []entry
+	infos       []pop3front.MessageInfo
+
+	mu     sync.Mutex // serialises operations; taken before a stream's own lock
+	stream openStream // the stream Open returned, until its Close
+	broken error      // set once the connection is torn down
+	done   bool       // Commit or Close ran: nothing more to do
+}
+
+// openStream is what the maildrop needs from an open stream.
+type openStream interface {
+	// abortLocked tears the stream down from another goroutine (Close);
+	// the caller holds m.mu and has closed the connection.
+	abortLocked(cause error)
+}
+
+var _ pop3front.Maildrop = (*maildrop)(nil)
+
+// do runs one upstream operation: the read watchdog is armed and ctx
+// cancels it by closing the connection (go-imap has no context). The
+// Observer sees its duration and result.
+func (m *maildrop) do(ctx context.Context, op string, f func() error) error {
+	start := time.Now()
+	m.conn.begin()
+	stop := context.AfterFunc(ctx, m.kill)
+	err := f()
+	if !stop() && err != nil {
+		err = fmt.Errorf("%w (%v)", err, context.Cause(ctx))
+	}
+	m.conn.end()
+	m.b.observe(op, start, err)
+	return err
+}
+
+// usable reports why no operation may start; callers hold m.mu.
+func (m *maildrop) usable() error {
+	switch {
+	case m.broken != nil:
+		return tempErr(lostText, m.broken)
+	case m.done:
+		return tempErr(lostText, errors.New("maildrop closed"))
+	case m.stream != nil:
+		return tempErr(lostText, errors.New("a message stream is still open"))
+	}
+	return nil
+}
+
+// teardown closes the connection after a failure that leaves it in an
+// unknown state; every later call fails with SYS/TEMP. Callers hold m.mu.
+func (m *maildrop) teardown(cause error) {
+	if m.broken == nil {
+		m.broken = cause
+	}
+	m.closeClient()
+}
+
+// Messages returns the snapshot taken at login, oldest (lowest UID) first.
+func (m *maildrop) Messages() []pop3front.MessageInfo { return m.infos }
+
+// Noop sends NOOP (RFC 3501 section 6.1.2) to keep the connection alive.
+func (m *maildrop) Noop(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.usable(); err != nil {
+		return err
+	}
+	err := m.do(ctx, "noop", func() error { return m.c.Noop().Wait() })
+	if err != nil {
+		if imapError(err) == nil {
+			m.teardown(err)
+		}
+		return tempErr(lostText, err)
+	}
+	return nil
+}
+
+// Open streams message index; see pop3front.Maildrop. RETR streams
+// BODY.PEEK[] as it arrives (stream.go); TOP fetches the header and a
+// bounded part of the text (top.go). Neither sets \Seen.
+//
+// The stream belongs to ctx: cancelling ctx before the stream is closed
+// tears the connection down.
+func (m *maildrop) Open(ctx context.Context, index int, sec pop3front.Section) (io.ReadCloser, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.usable(); err != nil {
+		return nil, err
+	}
+	if index < 0 || index >= len(m.msgs) {
+		return nil, fmt.Errorf("imapback: message index %d out of range", index)
+	}
+	e := m.msgs[index]
+	if sec.Top {
+		return m.openTop(ctx, index, e, max(sec.BodyLines, 0))
+	}
+	return m.openRetr(ctx, index, e)
+}
+
+// Close ends the session without changing anything upstream: LOGOUT
+// (bounded, best effort), then the connection is closed. An open stream
+// is torn down. Close after Commit is a no-op.
+func (m *maildrop) Close() error {
+	if !m.mu.TryLock() {
+		// An operation is in flight (Close from another goroutine):
+		// cancel it so it releases the lock quickly.
+		m.kill()
+		m.mu.Lock()
+	}
+	defer m.mu.Unlock()
+	if m.stream != nil {
+		m.kill()
+		m.stream.abortLocked(errors.New("maildrop closed with a stream open"))
+		m.stream = nil
+		m.teardown(errors.New("maildrop closed with a stream open"))
+	}
+	if m.done {
+		return nil
+	}
+	m.done = true
+	if m.broken != nil {
+		m.closeClient()
+		return nil
+	}
+	m.logout(context.Background())
+	return nil
+}

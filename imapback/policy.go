@@ -1,0 +1,45 @@
+package imapback
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// checkPolicy settles the session's delete policy against the
+// capabilities the server advertised after login.
+//
+//   - expunge needs UID EXPUNGE: UIDPLUS (RFC 4315) or IMAP4rev2 (RFC 9051).
+//     A plain EXPUNGE would also remove other clients' \Deleted messages.
+//   - trash and archive need UID MOVE (RFC 6851, part of IMAP4rev2), or
+//     UID EXPUNGE for COPY + STORE \Deleted + UID EXPUNGE.
+//
+// When the server lacks it, the session is refused with -ERR [SYS/PERM],
+// or, with Policy.FallbackToFlag, downgraded to flag with a warning.
+func (m *maildrop) checkPolicy() error {
+	uidExpunge := m.caps.Has(imap.CapUIDPlus) // Has knows IMAP4rev2 implies it
+	move := m.caps.Has(imap.CapMove)
+	var missing string
+	switch m.policy.Delete {
+	case DeleteExpunge:
+		if !uidExpunge {
+			missing = "UIDPLUS"
+		}
+	case DeleteTrash, DeleteArchive:
+		if !move && !uidExpunge {
+			missing = "MOVE and UIDPLUS"
+		}
+	}
+	if missing == "" {
+		return nil
+	}
+	text := fmt.Sprintf("Server lacks %s; delete policy %s unavailable", missing, m.policy.Delete)
+	if m.policy.FallbackToFlag {
+		m.log.Warn(text+"; using flag instead", "policy", m.policy.Delete)
+		m.policy.Delete = DeleteFlag
+		return nil
+	}
+	m.log.Error(text+"; refusing the session (set fallback to flag to allow it)", "policy", m.policy.Delete)
+	return permErr(text, errors.New(text))
+}
