@@ -32,6 +32,8 @@ type Metrics struct {
 	updatesTotal     *prometheus.CounterVec
 	upstreamDuration *prometheus.HistogramVec
 	upstreamErrors   *prometheus.CounterVec
+	penaltiesTotal   prometheus.Counter
+	penaltySeconds   prometheus.Counter
 }
 
 // New declares and registers every metric on a fresh registry.
@@ -84,11 +86,20 @@ func New() *Metrics {
 			Namespace: namespace, Subsystem: "upstream", Name: "errors_total",
 			Help: "Failed upstream IMAP operations, by operation.",
 		}, []string{"op"}),
+		penaltiesTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "pop3", Name: "auth_penalties_total",
+			Help: "Login attempts delayed by the failed-login penalty of their client address.",
+		}),
+		penaltySeconds: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "pop3", Name: "auth_penalty_seconds_total",
+			Help: "Total delay imposed by failed-login penalties.",
+		}),
 	}
 	m.Registry.MustRegister(
 		m.sessionsActive, m.sessionsTotal, m.sessionDuration, m.loginsTotal,
 		m.commandsTotal, m.retrievedTotal, m.retrievedBytes, m.deletedTotal,
 		m.updatesTotal, m.upstreamDuration, m.upstreamErrors,
+		m.penaltiesTotal, m.penaltySeconds,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -143,4 +154,10 @@ func (m *Metrics) UpstreamOp(op string, d time.Duration, err error) {
 	if err != nil {
 		m.upstreamErrors.WithLabelValues(op).Inc()
 	}
+}
+
+// AuthPenalty implements pop3front.PenaltyObserver.
+func (m *Metrics) AuthPenalty(d time.Duration) {
+	m.penaltiesTotal.Inc()
+	m.penaltySeconds.Add(d.Seconds())
 }

@@ -5,12 +5,16 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
 // cmdUSER: RFC 1939 section 7. The name is the rest of the line, as
 // given. The reply never tells whether the user exists (invariant 7).
 func (s *session) cmdUSER(args []byte) error {
+	if !s.plaintextOK() {
+		return s.plaintextRefused("USER")
+	}
 	if len(args) == 0 {
 		return s.badCommand(textMissingUser)
 	}
@@ -23,6 +27,9 @@ func (s *session) cmdUSER(args []byte) error {
 // it may contain spaces. A failed PASS forgets the USER (RFC 1939: the
 // client starts over).
 func (s *session) cmdPASS(args []byte) error {
+	if !s.plaintextOK() {
+		return s.plaintextRefused("USER")
+	}
 	if !s.hasUser {
 		return s.badCommand(textUserFirst)
 	}
@@ -46,20 +53,45 @@ func validCredential(s string) bool {
 	return true
 }
 
+// plaintextRefused answers a password command the cleartext policy
+// refuses (plaintext.go). It counts as a bad command; nothing reaches the
+// Backend.
+func (s *session) plaintextRefused(mech string) error {
+	s.log.Info("pop3 plaintext login refused", "ip", s.ipString(), "client", s.clientAddr(), "mechanism", mech)
+	return s.badCommand(textPlaintextRefused)
+}
+
+// Reasons in the "pop3 login failed" log line.
+const (
+	reasonBadCredentials = "bad_credentials"    // the Backend said so
+	reasonInvalidChars   = "invalid_characters" // never sent to the Backend
+	reasonAuthzRefused   = "authzid_refused"    // master-user login not enabled
+)
+
 // login authenticates with the backend and enters TRANSACTION. Every
-// kind of bad credential gets the same reply (invariant 7); failed logins
-// count as bad commands, so one connection gets MaxBadCommands tries.
+// kind of bad credential gets the same reply after the same penalty
+// delay (invariant 7, penalty.go); one connection gets MaxAuthAttempts
+// failures.
 func (s *session) login(mech, authz, user, pass string) error {
 	s.hasUser = false
+	if end := s.waitPenalty(); end != nil {
+		return end
+	}
 	if !validCredential(user) || !validCredential(pass) || authz != "" && !validCredential(authz) {
-		return s.authFailed(mech, user, "")
+		return s.authFailed(mech, user, pass, reasonInvalidChars, "")
+	}
+	if authz == user {
+		authz = "" // acting as oneself is no master-user login
+	}
+	if authz != "" && !s.srv.AllowMasterUser {
+		return s.authFailed(mech, user, pass, reasonAuthzRefused, "")
 	}
 	req := &LoginRequest{
 		Username:  user,
 		Password:  pass,
 		AuthzID:   authz,
 		Mechanism: mech,
-		Client:    s.conn.RemoteAddr(),
+		Client:    s.clientNetAddr(),
 		TLS:       s.isTLS(),
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.lim.LoginTimeout)
@@ -78,13 +110,29 @@ func (s *session) login(mech, authz, user, pass string) error {
 		var pe *Error
 		switch {
 		case errors.Is(err, ErrAuthFailed), errors.As(err, &pe) && pe.Code == CodeAuth:
-			return s.authFailed(mech, user, redact(err, pass))
+			return s.authFailed(mech, user, pass, reasonBadCredentials, redact(err, pass))
 		}
 		s.obs.Login(mech, "error")
 		s.log.Warn("pop3 login error", "client", s.clientAddr(), "user", user,
 			"mechanism", mech, "error", redact(err, pass))
 		s.errReply(err)
 		return nil
+	}
+	// The per-user cap counts logged-in sessions only, so nobody can lock
+	// a user out by failing logins in their name.
+	who := authz
+	if who == "" {
+		who = user
+	}
+	if uk := userKey(who); s.srv.caps.acquireUser(uk, &s.lim) {
+		s.userSlot = uk
+	} else {
+		s.safeClose("maildrop", drop)
+		s.obs.Login(mech, "error")
+		s.log.Info("pop3 login refused: too many sessions", "ip", s.ipString(), "client", s.clientAddr(),
+			"user", safeText(who, 128), "limit", s.lim.MaxSessionsPerUser)
+		s.err(textUserInUse)
+		return s.final("refused", nil)
 	}
 	if !s.enterTransaction() {
 		s.safeClose("maildrop", drop)
@@ -93,7 +141,7 @@ func (s *session) login(mech, authz, user, pass string) error {
 		return s.final("shutdown", nil)
 	}
 	s.obs.Login(mech, "ok")
-	s.drop, s.authUser, s.mech = drop, user, mech
+	s.drop, s.authUser, s.mech = drop, who, mech
 	s.msgs = drop.Messages()
 	s.deleted = make([]bool, len(s.msgs))
 	s.retrieved = make([]bool, len(s.msgs))
@@ -105,20 +153,52 @@ func (s *session) login(mech, authz, user, pass string) error {
 }
 
 // authFailed answers a failed login with the one text every failure
-// gets, and counts it as a bad command.
-func (s *session) authFailed(mech, user string, logErr string) error {
+// gets, records it for the address's penalty, and ends the session at
+// MaxAuthAttempts.
+//
+// Its log line is what fail2ban matches (deploy/fail2ban/popbridge.conf):
+// the message, then ip= first, so no client-chosen value (the user name
+// is sanitised and quoted by the handler) can come before it. Never the
+// password.
+func (s *session) authFailed(mech, user, pass, reason, logErr string) error {
 	s.authFails++
+	s.srv.penalties().fail(s.ip, user, pass)
 	s.obs.Login(mech, "failed")
-	attrs := []any{"client", s.clientAddr(), "user", safeText(user, 128), "mechanism", mech}
+	attrs := []any{"ip", s.ipString(), "client", s.clientAddr(), "user", safeText(user, 128),
+		"mechanism", mech, "reason", reason}
 	if logErr != "" {
 		attrs = append(attrs, "error", logErr)
 	}
 	s.log.Info("pop3 login failed", attrs...)
-	if s.countBad() {
-		s.err(textAuthFailed)
+	s.err(textAuthFailed)
+	if s.authFails >= s.lim.MaxAuthAttempts {
 		return s.final("too_many_errors", nil)
 	}
-	s.err(textAuthFailed)
+	return nil
+}
+
+// waitPenalty delays a login attempt by the client address's penalty
+// (penalty.go), before anything is decided. A non-nil result ends the
+// session (shutdown meanwhile).
+func (s *session) waitPenalty() error {
+	d := s.srv.penalties().delay(s.ip)
+	if d <= 0 {
+		return nil
+	}
+	if po, ok := s.srv.Observer.(PenaltyObserver); ok {
+		po.AuthPenalty(d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.ctx.Done():
+		return &sessionEnd{reason: "shutdown", err: s.ctx.Err(), noFlush: true}
+	}
+	if s.srv.inShutdown.Load() {
+		s.err(textShuttingDown)
+		return s.final("shutdown", nil)
+	}
 	return nil
 }
 

@@ -1,20 +1,29 @@
 package pop3front
 
 // cmdCAPA: RFC 2449 section 5. It lists exactly what this server
-// implements in the current state: USER and SASL only in AUTHORIZATION,
-// where they can be used.
+// implements in the current state and can be used now: USER and SASL
+// only in AUTHORIZATION and only where the cleartext policy lets a
+// password through (RFC 2595 section 4: they appear after STLS); STLS
+// only in AUTHORIZATION before TLS.
 func (s *session) cmdCAPA(args []byte) error {
 	if ok, err := s.noArgs(args); !ok {
 		return err
 	}
 	auth := s.state() == stateAuth
+	passwords := auth && s.plaintextOK()
 	w := s.bw
 	w.WriteString("+OK Capability list follows\r\nTOP\r\nUIDL\r\n")
-	if auth {
+	if passwords {
 		w.WriteString("USER\r\n")
 	}
 	w.WriteString("RESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n")
-	if auth {
+	if auth && s.srv.TLSConfig != nil && !s.isTLS() {
+		w.WriteString("STLS\r\n")
+	}
+	if passwords {
+		// Both mechanisms carry the password as it is; with more
+		// mechanisms this would list the ones usable here (and the line
+		// would be left out when none is).
 		w.WriteString("SASL " + saslMechanisms + "\r\n")
 	}
 	if v := s.srv.Expire; v != "" {

@@ -18,8 +18,8 @@ type command struct {
 }
 
 // commands maps upper-case names to the table. Every POP3 command name is
-// four letters (RFC 1939, RFC 2449, RFC 5034). APOP and STLS are not
-// offered, so they are unknown commands.
+// four letters (RFC 1939, RFC 2449, RFC 2595, RFC 5034). APOP is not
+// offered, so it is an unknown command; so is STLS without a TLSConfig.
 var commands map[string]*command
 
 func init() {
@@ -27,6 +27,7 @@ func init() {
 		{"USER", stateAuth, (*session).cmdUSER},
 		{"PASS", stateAuth, (*session).cmdPASS},
 		{"AUTH", stateAuth, (*session).cmdAUTH},
+		{"STLS", stateAuth, (*session).cmdSTLS},
 		{"CAPA", stateAuth | stateTrans, (*session).cmdCAPA},
 		{"QUIT", stateAuth | stateTrans, (*session).cmdQUIT},
 		{"STAT", stateTrans, (*session).cmdSTAT},

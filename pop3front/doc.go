@@ -22,5 +22,22 @@
 //     are bounded (limits.go, lines.go; invariant 9);
 //   - no password or SASL payload is ever logged or echoed, and every
 //     reply line is built from fixed text, numbers and sanitised
-//     strings, at most 512 octets (invariant 7, RFC 2449 section 4).
+//     strings, at most 512 octets (invariant 7, RFC 2449 section 4);
+//   - passwords only over TLS or where the cleartext policy allows
+//     (plaintext.go); STLS (RFC 2595, stls.go) and implicit TLS (RFC
+//     8314, tls.go) start over with fresh buffers, so nothing sent in the
+//     clear is read after the handshake (invariant 6);
+//   - failed logins look alike and are slowed per client address
+//     (penalty.go); connections are capped in total, per address and per
+//     user (caps.go).
+//
+// The client address is whatever the net.Conn's RemoteAddr says: behind
+// a PROXY protocol listener, the address the proxy carried.
+//
+// Fuzzing: FuzzSession (whole sessions) and FuzzSASLDecode (the SASL
+// decoder) run their seed corpora under go test; to fuzz, e.g.
+//
+//	go test -run '^$' -fuzz '^FuzzSession$' -fuzztime 10m ./pop3front
+//
+// and commit any failing input the fuzzer saves under testdata/fuzz.
 package pop3front

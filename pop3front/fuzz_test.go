@@ -68,7 +68,7 @@ func FuzzSession(f *testing.F) {
 
 		be := newFake()
 		be.Msgs = append(be.Msgs, "A: .\n\n.\r\n..\rend", "")
-		srv := &Server{Backend: be, Logger: discardLogger(), Limits: Limits{MaxBadCommands: 10}}
+		srv := &Server{Backend: be, Logger: discardLogger(), Limits: Limits{MaxBadCommands: 10, AuthPenaltyInitial: -1}}
 		conn := &memConn{in: bytes.NewReader(input)}
 		srv.ServeConn(conn)
 		if panicked != nil {

@@ -43,6 +43,12 @@ func testServer(t testing.TB, srv *Server) string {
 	if srv.Logger == nil {
 		srv.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	// Every test client is 127.0.0.1: keep the failed-login penalty real
+	// but short, unless the test sets its own.
+	if srv.Limits.AuthPenaltyInitial == 0 {
+		srv.Limits.AuthPenaltyInitial = time.Millisecond
+		srv.Limits.AuthPenaltyMax = 4 * time.Millisecond
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -11,8 +11,8 @@ type Limits struct {
 	// (RFC 2449 section 4 and RFC 5034 section 4 need 255).
 	MaxLineLength int
 	// MaxBadCommands is the number of bad commands (unknown, wrong state,
-	// syntax errors, failed logins) that ends a session before login.
-	// Default 3.
+	// syntax errors, refused cleartext logins) that ends a session before
+	// login; failed logins are counted by MaxAuthAttempts. Default 3.
 	MaxBadCommands int
 	// MaxBadCommandsAuthed is the same limit after login. Default 20.
 	MaxBadCommandsAuthed int
@@ -32,6 +32,31 @@ type Limits struct {
 	// CommitTimeout is the context deadline given to Maildrop.Commit.
 	// Default 2m.
 	CommitTimeout time.Duration
+	// TLSHandshakeTimeout bounds each TLS handshake, implicit (ServeTLS)
+	// or after STLS; it never extends AuthTimeout. Default 10s.
+	TLSHandshakeTimeout time.Duration
+	// MaxAuthAttempts is the number of failed logins (USER/PASS or AUTH)
+	// one connection may make; the last one's reply is followed by a
+	// close. Default 3.
+	MaxAuthAttempts int
+	// AuthPenaltyInitial is the delay imposed on every login attempt from
+	// a client address (IPv6: its /64) after one failed login; each
+	// further failure with new credentials doubles it, up to
+	// AuthPenaltyMax (penalty.go). Defaults 2s and 15s. A negative
+	// AuthPenaltyInitial disables the penalty.
+	AuthPenaltyInitial time.Duration
+	AuthPenaltyMax     time.Duration
+	// MaxConnections caps concurrent connections in total, across every
+	// listener of the Server; MaxConnectionsPerIP per client address
+	// (IPv6: per /64). Over either, a client gets
+	// "-ERR [SYS/TEMP] ..." and is closed. Defaults 1000 and 20.
+	MaxConnections      int
+	MaxConnectionsPerIP int
+	// MaxSessionsPerUser caps concurrent logged-in sessions of one user
+	// (counted after a successful login, by lower-cased name, so failed
+	// logins cannot lock a user out). Over it the login is answered
+	// "-ERR [IN-USE] ..." and the connection closed. Default 10.
+	MaxSessionsPerUser int
 }
 
 // Defaults, from prior art (semantics.md "Limits").
@@ -44,6 +69,13 @@ const (
 	DefaultWriteTimeout         = 60 * time.Second
 	DefaultLoginTimeout         = 30 * time.Second
 	DefaultCommitTimeout        = 2 * time.Minute
+	DefaultTLSHandshakeTimeout  = 10 * time.Second
+	DefaultMaxAuthAttempts      = 3
+	DefaultAuthPenaltyInitial   = 2 * time.Second
+	DefaultAuthPenaltyMax       = 15 * time.Second
+	DefaultMaxConnections       = 1000
+	DefaultMaxConnectionsPerIP  = 20
+	DefaultMaxSessionsPerUser   = 10
 
 	// minLineLength is what RFC 2449 section 4 requires servers to accept.
 	minLineLength = 255
@@ -61,9 +93,16 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxBadCommands <= 0 {
 		l.MaxBadCommands = DefaultMaxBadCommands
 	}
-	if l.MaxBadCommandsAuthed <= 0 {
-		l.MaxBadCommandsAuthed = DefaultMaxBadCommandsAuthed
+	setInt := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
 	}
+	setInt(&l.MaxBadCommandsAuthed, DefaultMaxBadCommandsAuthed)
+	setInt(&l.MaxAuthAttempts, DefaultMaxAuthAttempts)
+	setInt(&l.MaxConnections, DefaultMaxConnections)
+	setInt(&l.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP)
+	setInt(&l.MaxSessionsPerUser, DefaultMaxSessionsPerUser)
 	setDur := func(d *time.Duration, def time.Duration) {
 		if *d <= 0 {
 			*d = def
@@ -74,5 +113,11 @@ func (l Limits) withDefaults() Limits {
 	setDur(&l.WriteTimeout, DefaultWriteTimeout)
 	setDur(&l.LoginTimeout, DefaultLoginTimeout)
 	setDur(&l.CommitTimeout, DefaultCommitTimeout)
+	setDur(&l.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout)
+	if l.AuthPenaltyInitial == 0 {
+		l.AuthPenaltyInitial = DefaultAuthPenaltyInitial
+	}
+	setDur(&l.AuthPenaltyMax, DefaultAuthPenaltyMax)
+	l.AuthPenaltyMax = max(l.AuthPenaltyMax, l.AuthPenaltyInitial)
 	return l
 }

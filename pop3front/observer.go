@@ -8,7 +8,8 @@ type Observer interface {
 	SessionStarted()
 	// SessionEnded reports how a session ended: "quit", "quit_failed",
 	// "timeout", "client_gone", "upstream_error", "too_many_errors",
-	// "shutdown" or "error".
+	// "shutdown", "error", "refused" (a connection or user cap) or
+	// "tls_failed" (the TLS handshake).
 	SessionEnded(end string, d time.Duration)
 	// Login reports a login attempt: result is "ok", "failed" or "error";
 	// mechanism is "USER", "PLAIN" or "LOGIN".
@@ -21,4 +22,12 @@ type Observer interface {
 	// Update reports the QUIT update: deleted messages and the result
 	// ("ok", "failed" or "none" when there was nothing to apply).
 	Update(deleted int, result string)
+}
+
+// PenaltyObserver is an optional extension of Observer: an Observer that
+// also implements it is told of every failed-login penalty applied
+// (penalty.go), with the delay imposed on that login attempt. It is a
+// separate interface so existing Observers keep compiling.
+type PenaltyObserver interface {
+	AuthPenalty(d time.Duration)
 }

@@ -15,32 +15,45 @@ const (
 	loginPassChallenge = "UGFzc3dvcmQ6"
 )
 
-// cmdAUTH: RFC 5034. Without an argument it lists the mechanisms as a
-// multi-line reply: Thunderbird sends a bare AUTH and takes "+OK" plus a
-// list, or "-ERR". SASL payloads are never logged or echoed.
+// cmdAUTH: RFC 5034. Without an argument it lists the mechanisms usable
+// now as a multi-line reply (none where the cleartext policy refuses
+// passwords): Thunderbird sends a bare AUTH and takes "+OK" plus a list,
+// or "-ERR". SASL payloads are never logged or echoed.
 func (s *session) cmdAUTH(args []byte) error {
 	a, n := splitArgs(args)
 	switch {
 	case n == 0:
-		s.bw.WriteString("+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n")
+		if s.plaintextOK() {
+			s.bw.WriteString("+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n")
+		} else {
+			s.bw.WriteString("+OK\r\n.\r\n")
+		}
 		return nil
 	case n > 2:
 		return s.badCommand(textNoArgs)
 	}
 	mech := a[0]
 	initial, hasInitial := a[1], n == 2
+	var run func(s *session, initial []byte, hasInitial bool) error
 	switch {
 	case bytes.EqualFold(mech, []byte("PLAIN")):
-		return s.authPlain(initial, hasInitial)
+		run = (*session).authPlain
 	case bytes.EqualFold(mech, []byte("LOGIN")):
-		return s.authLogin(initial, hasInitial)
+		run = (*session).authLogin
+	default:
+		return s.badCommand(textUnsupportedMec)
 	}
-	return s.badCommand(textUnsupportedMec)
+	// Refused before any challenge, and an initial response is not even
+	// decoded: the password is already on the wire, but goes no further.
+	if !s.plaintextOK() {
+		return s.plaintextRefused(string(bytes.ToUpper(mech)))
+	}
+	return run(s, initial, hasInitial)
 }
 
 // authPlain runs SASL PLAIN (RFC 4616): authzid NUL authcid NUL passwd,
-// exactly two NULs, authcid not empty. The authzid goes to the backend,
-// which decides whether the authcid may act for it.
+// exactly two NULs, authcid not empty. An authzid other than the authcid
+// is refused unless Server.AllowMasterUser (login decides).
 func (s *session) authPlain(initial []byte, hasInitial bool) error {
 	var msg []byte
 	if hasInitial {
@@ -56,12 +69,9 @@ func (s *session) authPlain(initial []byte, hasInitial bool) error {
 			return end
 		}
 	}
-	if bytes.Count(msg, []byte{0}) != 2 {
-		return s.badCommand(textBadSASL)
-	}
-	authz, rest, _ := bytes.Cut(msg, []byte{0})
-	authc, pass, _ := bytes.Cut(rest, []byte{0})
-	if len(authc) == 0 {
+	authz, authc, pass, ok := parsePlain(msg)
+	if !ok {
+		clear(msg)
 		return s.badCommand(textBadSASL)
 	}
 	z, c, p := string(authz), string(authc), string(pass)
@@ -121,6 +131,17 @@ func (s *session) saslStep(challenge string) (resp []byte, ok bool, err error) {
 		return nil, false, s.badCommand(textBadBase64)
 	}
 	return resp, true, nil
+}
+
+// parsePlain splits a PLAIN message (RFC 4616 section 2): exactly two
+// NULs, a non-empty authcid. The results alias msg.
+func parsePlain(msg []byte) (authz, authc, pass []byte, ok bool) {
+	if bytes.Count(msg, []byte{0}) != 2 {
+		return nil, nil, nil, false
+	}
+	authz, rest, _ := bytes.Cut(msg, []byte{0})
+	authc, pass, _ = bytes.Cut(rest, []byte{0})
+	return authz, authc, pass, len(authc) > 0
 }
 
 // decodeSASL decodes a base64 SASL response; "=" is the empty response

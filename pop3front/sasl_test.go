@@ -17,6 +17,8 @@ func TestSASL(t *testing.T) {
 		authz  string
 		mech   string
 		authed bool
+		master bool // Server.AllowMasterUser
+		closed bool // the server closes after the steps
 	}{
 		{name: "bare AUTH lists mechanisms", steps: []step{{"AUTH", "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n"}}},
 		{name: "PLAIN initial response", steps: []step{{"AUTH PLAIN " + plain, "+OK Logged in.\r\n"}},
@@ -27,8 +29,14 @@ func TestSASL(t *testing.T) {
 			user: "alice", mech: "PLAIN", authed: true},
 		{name: "PLAIN unpadded", steps: []step{{"AUTH PLAIN " + strings.TrimRight(plain, "="), "+OK Logged in.\r\n"}},
 			user: "alice", mech: "PLAIN", authed: true},
-		{name: "PLAIN authzid passed on", steps: []step{{"AUTH PLAIN " + b64("admin\x00alice\x00secret"), "+OK Logged in.\r\n"}},
+		{name: "PLAIN authzid refused without master-user mode", steps: []step{{"AUTH PLAIN " + b64("admin\x00alice\x00secret"), "-ERR [AUTH] Authentication failed.\r\n"}}},
+		{name: "PLAIN authzid passed on in master-user mode", master: true, steps: []step{{"AUTH PLAIN " + b64("admin\x00alice\x00secret"), "+OK Logged in.\r\n"}},
 			user: "alice", authz: "admin", mech: "PLAIN", authed: true},
+		{name: "PLAIN authzid equal to authcid is no authzid", steps: []step{{"AUTH PLAIN " + b64("alice\x00alice\x00secret"), "+OK Logged in.\r\n"}},
+			user: "alice", mech: "PLAIN", authed: true},
+		{name: "PLAIN continuation empty response", steps: []step{{"AUTH PLAIN", "+ \r\n"}, {"=", "-ERR Malformed SASL response.\r\n"}}},
+		{name: "LOGIN empty user name", steps: []step{{"AUTH LOGIN =", "+ UGFzc3dvcmQ6\r\n"}, {b64("secret"), "-ERR [AUTH] Authentication failed.\r\n"}}},
+		{name: "PLAIN initial response over the line limit", steps: []step{{"AUTH PLAIN " + strings.Repeat("QUFB", 300), "-ERR Line too long\r\n"}}, closed: true},
 		{name: "PLAIN wrong password", steps: []step{{"AUTH PLAIN " + b64("\x00alice\x00nope"), "-ERR [AUTH] Authentication failed.\r\n"}},
 			user: "alice", mech: "PLAIN"},
 		{name: "PLAIN cancel", steps: []step{{"AUTH PLAIN", "+ \r\n"}, {"*", "-ERR Authentication cancelled.\r\n"}}},
@@ -54,9 +62,16 @@ func TestSASL(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			be, addr := startFake(t, nil)
+			be, addr := startFake(t, func(s *Server) { s.AllowMasterUser = c.master })
 			cl := dial(t, addr)
 			runSteps(t, cl, c.steps)
+			if c.closed {
+				cl.expectClosed()
+				if n := len(be.Calls()); n != 0 {
+					t.Errorf("backend saw %q", be.Calls())
+				}
+				return
+			}
 			// The session goes on in the right state.
 			want := "-ERR Not logged in.\r\n"
 			if c.authed {

@@ -2,6 +2,7 @@ package pop3front
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -32,6 +33,26 @@ type Server struct {
 	// Expire is the CAPA EXPIRE value (RFC 2449 section 6.7), e.g. "NEVER"
 	// or "0"; "" does not advertise it.
 	Expire string
+	// TLSConfig is what ServeTLS handshakes with, and enables STLS (RFC
+	// 2595) on plain connections; nil offers no TLS. It should set
+	// MinVersion (TLS 1.2 at least, RFC 8314 section 4.1) and NextProtos
+	// {"pop3"} (RFC 8314 section 7); GetCertificate lets certificates
+	// change without a restart.
+	TLSConfig *tls.Config
+	// Plaintext says where passwords may be sent without TLS
+	// (plaintext.go); the zero value allows loopback clients only.
+	Plaintext PlaintextPolicy
+	// AllowMasterUser lets a SASL PLAIN authorization identity differ from
+	// the authentication identity (a master user logging in as another
+	// user); the Backend then gets both in LoginRequest and must have the
+	// store check that authcid may act as authzid. When false (the
+	// default) such a request fails like a wrong password and never
+	// reaches the Backend.
+	AllowMasterUser bool
+
+	caps        connCaps
+	penaltyOnce sync.Once
+	penalty     *penaltyTable
 
 	inShutdown atomic.Bool
 	forced     atomic.Bool // Close, or Shutdown gave up waiting
@@ -46,7 +67,21 @@ type Server struct {
 // Serve accepts connections on l and serves each in its own goroutine. It
 // returns ErrServerClosed after Shutdown or Close, and any other accept
 // error that is not temporary. Serve closes l when it returns.
-func (srv *Server) Serve(l net.Listener) error {
+func (srv *Server) Serve(l net.Listener) error { return srv.serve(l, false) }
+
+// ServeTLS is Serve for implicit TLS (POP3S, RFC 8314 section 3.3): each
+// connection first completes a TLS handshake with TLSConfig, within
+// Limits.TLSHandshakeTimeout, and only then gets the greeting. STLS is
+// refused on these connections. TLSConfig must be set.
+func (srv *Server) ServeTLS(l net.Listener) error {
+	if srv.TLSConfig == nil {
+		l.Close()
+		return errors.New("pop3: ServeTLS without TLSConfig")
+	}
+	return srv.serve(l, true)
+}
+
+func (srv *Server) serve(l net.Listener, implicitTLS bool) error {
 	if !srv.trackListener(&l, true) {
 		l.Close()
 		return ErrServerClosed
@@ -70,19 +105,24 @@ func (srv *Server) Serve(l net.Listener) error {
 			return err
 		}
 		delay = 0
-		go srv.ServeConn(c)
+		go srv.serveConn(c, implicitTLS)
 	}
 }
 
 // ServeConn serves one session on conn and returns when it ended; conn is
 // closed by then. It is what Serve runs for each connection, and usable on
 // its own (tests, or a listener the caller manages).
-func (srv *Server) ServeConn(conn net.Conn) {
-	s := newSession(srv, conn)
+func (srv *Server) ServeConn(conn net.Conn) { srv.serveConn(conn, false) }
+
+func (srv *Server) serveConn(conn net.Conn, implicitTLS bool) {
+	s := newSession(srv, conn, implicitTLS)
 	if !srv.trackSession(s, true) {
-		// Shutting down: refuse politely, bounded.
-		conn.SetWriteDeadline(time.Now().Add(time.Second))
-		conn.Write([]byte("-ERR " + textShuttingDown + "\r\n"))
+		// Shutting down: refuse politely, bounded (a TLS client could not
+		// read a cleartext line: it is just closed).
+		if !implicitTLS {
+			conn.SetWriteDeadline(time.Now().Add(time.Second))
+			conn.Write([]byte("-ERR " + textShuttingDown + "\r\n"))
+		}
 		conn.Close()
 		return
 	}
@@ -140,6 +180,15 @@ func (srv *Server) logger() *slog.Logger {
 		return srv.Logger
 	}
 	return slog.Default()
+}
+
+// penalties returns the server's failed-login penalty table.
+func (srv *Server) penalties() *penaltyTable {
+	srv.penaltyOnce.Do(func() {
+		lim := srv.Limits.withDefaults()
+		srv.penalty = newPenaltyTable(lim.AuthPenaltyInitial, lim.AuthPenaltyMax)
+	})
+	return srv.penalty
 }
 
 func (srv *Server) observer() Observer {
@@ -222,7 +271,7 @@ func (srv *Server) closeSessions() {
 		srv.cancel()
 	}
 	for s := range srv.sessions {
-		s.conn.Close()
+		s.raw.Close()
 	}
 }
 

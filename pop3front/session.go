@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"sync"
@@ -51,14 +52,22 @@ const (
 var copyBuffers = sync.Pool{New: func() any { return new([copyBufferSize]byte) }}
 
 // session is one POP3 connection. Only its own goroutine touches it,
-// except mu-guarded st and conn (Shutdown, Close).
+// except mu-guarded st, and raw (Shutdown, Close).
 type session struct {
 	srv  *Server
-	conn net.Conn
+	raw  net.Conn // the accepted connection; never replaced
+	conn net.Conn // what the session speaks over: raw, or TLS over raw
 	lim  Limits
 	log  *slog.Logger
 	obs  Observer
 	ctx  context.Context
+
+	implicitTLS bool         // handshake before the greeting (ServeTLS)
+	ip          netip.Addr   // the client's address (PROXY-carried if so), zero if none
+	ipKey       netip.Prefix // ip's unit for caps and penalties
+	client      string       // the client's address with port, for logs
+	holdsConn   bool         // a connection slot is taken (caps.go)
+	userSlot    string       // the user whose session slot is taken, if any
 
 	cw      *connWriter
 	br      *bufio.Reader
@@ -105,17 +114,19 @@ func (w *connWriter) Write(p []byte) (int, error) {
 	return w.conn.Write(p)
 }
 
-func newSession(srv *Server, conn net.Conn) *session {
+func newSession(srv *Server, conn net.Conn, implicitTLS bool) *session {
 	lim := srv.Limits.withDefaults()
 	s := &session{
-		srv:   srv,
-		conn:  conn,
-		lim:   lim,
-		log:   srv.logger(),
-		obs:   srv.observer(),
-		ctx:   srv.context(),
-		st:    stateAuth,
-		start: time.Now(),
+		srv:         srv,
+		raw:         conn,
+		conn:        conn,
+		implicitTLS: implicitTLS,
+		lim:         lim,
+		log:         srv.logger(),
+		obs:         srv.observer(),
+		ctx:         srv.context(),
+		st:          stateAuth,
+		start:       time.Now(),
 	}
 	s.cw = &connWriter{conn: conn, timeout: lim.WriteTimeout}
 	s.br = bufio.NewReaderSize(conn, readBufferSize(lim.MaxLineLength))
@@ -123,9 +134,12 @@ func newSession(srv *Server, conn net.Conn) *session {
 	s.lr = newLineReader(s.br, lim.MaxLineLength)
 	// AuthTimeout is absolute: set once, before the session is visible to
 	// Shutdown, and never extended in AUTHORIZATION.
-	conn.SetReadDeadline(s.start.Add(lim.AuthTimeout))
+	conn.SetReadDeadline(s.authDeadline())
 	return s
 }
+
+// authDeadline is when the AUTHORIZATION state ends, whatever happens.
+func (s *session) authDeadline() time.Time { return s.start.Add(s.lim.AuthTimeout) }
 
 // sessionEnd ends the session loop: reason is one of the Observer's end
 // names; noFlush drops buffered output (a partial body must not be
@@ -169,6 +183,23 @@ func (s *session) serve() {
 }
 
 func (s *session) loop() *sessionEnd {
+	// The client's address comes first: behind a PROXY protocol listener
+	// reading it reads the header (bounded by the listener's deadline).
+	s.setClient(s.raw.RemoteAddr())
+	refusal := s.srv.caps.acquireConn(s.ipKey, &s.lim)
+	s.holdsConn = refusal == ""
+	if s.implicitTLS {
+		// A refused POP3S client still gets its -ERR, over TLS (the
+		// handshake is bounded).
+		if err := s.startTLS(); err != nil {
+			return s.tlsFailed(err)
+		}
+	}
+	if refusal != "" {
+		s.log.Info("pop3 connection refused", "ip", s.ipString(), "client", s.client, "reason", refusal)
+		s.err(refusal)
+		return s.final("refused", nil)
+	}
 	s.ok(safeText(s.greeting(), maxReplyLine-8))
 	for {
 		if s.state() == stateAuth && s.srv.inShutdown.Load() {
@@ -275,7 +306,21 @@ func (s *session) finish(end *sessionEnd) {
 	if !end.noFlush && s.bw.Flush() == nil {
 		s.linger()
 	}
+	if end.noFlush {
+		// Close under TLS first: its close_notify could otherwise wait
+		// on a client that stopped reading.
+		s.raw.Close()
+	}
 	s.conn.Close()
+	s.raw.Close() // a failed TLS handshake leaves it to us
+	if s.holdsConn {
+		s.srv.caps.releaseConn(s.ipKey)
+		s.holdsConn = false
+	}
+	if s.userSlot != "" {
+		s.srv.caps.releaseUser(s.userSlot)
+		s.userSlot = ""
+	}
 	if s.stream != nil {
 		s.safeClose("stream", s.stream)
 		s.stream = nil
@@ -337,12 +382,28 @@ func (s *session) safeClose(what string, c io.Closer) {
 	}
 }
 
-func (s *session) clientAddr() string {
-	if a := s.conn.RemoteAddr(); a != nil {
-		return a.String()
+// setClient records the client's address: the peer's, or the one a
+// PROXY header carried (the listener's net.Conn reports it).
+func (s *session) setClient(a net.Addr) {
+	if a != nil {
+		s.client = a.String()
 	}
-	return ""
+	s.ip = addrIP(a)
+	s.ipKey = ipKey(s.ip)
 }
+
+func (s *session) clientAddr() string { return s.client }
+
+// ipString is the client's IP for logs, "" when it has none.
+func (s *session) ipString() string {
+	if !s.ip.IsValid() {
+		return ""
+	}
+	return s.ip.String()
+}
+
+// clientNetAddr is the client's address for LoginRequest.Client.
+func (s *session) clientNetAddr() net.Addr { return s.raw.RemoteAddr() }
 
 func (s *session) isTLS() bool {
 	_, ok := s.conn.(interface{ ConnectionState() tls.ConnectionState })
@@ -361,7 +422,7 @@ func (s *session) interruptAuth() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.st == stateAuth {
-		s.conn.SetReadDeadline(time.Unix(1, 0))
+		s.raw.SetReadDeadline(time.Unix(1, 0))
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 // keys are a contract that deployment docs rely on.
 type Config struct {
 	POP3     POP3Config     `toml:"pop3"`
+	TLS      TLSConfig      `toml:"tls"`
 	Upstream UpstreamConfig `toml:"upstream"`
 	Policy   PolicyConfig   `toml:"policy"`
 	Limits   LimitsConfig   `toml:"limits"`
@@ -33,6 +34,20 @@ type POP3Config struct {
 	Listen         string `toml:"listen"`
 	Greeting       string `toml:"greeting"`
 	Implementation string `toml:"implementation"`
+	// ListenTLS is the implicit-TLS (POP3S, RFC 8314) address; "" for none.
+	ListenTLS string `toml:"listen_tls"`
+	// AllowPlaintext: where passwords may be sent without TLS
+	// (loopback | always | never).
+	AllowPlaintext  string   `toml:"allow_plaintext"`
+	AllowMasterUser bool     `toml:"allow_master_user"`
+	ProxyProtocol   bool     `toml:"proxy_protocol"`
+	ProxyTrusted    []string `toml:"proxy_trusted"`
+}
+
+// TLSConfig is the client-facing certificate, for listen_tls and STLS.
+type TLSConfig struct {
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
 }
 
 // UpstreamConfig says where the IMAP server is and how to reach it.
@@ -68,6 +83,14 @@ type LimitsConfig struct {
 	LoginTimeout         Duration `toml:"login_timeout"`
 	CommitTimeout        Duration `toml:"commit_timeout"`
 	ShutdownGrace        Duration `toml:"shutdown_grace"`
+	TLSHandshakeTimeout  Duration `toml:"tls_handshake_timeout"`
+	ProxyHeaderTimeout   Duration `toml:"proxy_header_timeout"`
+	MaxAuthAttempts      int      `toml:"max_auth_attempts"`
+	AuthPenaltyInitial   Duration `toml:"auth_penalty_initial"`
+	AuthPenaltyMax       Duration `toml:"auth_penalty_max"`
+	MaxConnections       int      `toml:"max_connections"`
+	MaxConnectionsPerIP  int      `toml:"max_connections_per_ip"`
+	MaxSessionsPerUser   int      `toml:"max_sessions_per_user"`
 }
 
 // DemoConfig configures the built-in in-memory upstream used when
@@ -112,8 +135,9 @@ const demoAddress = "demo"
 func defaultConfig() Config {
 	return Config{
 		POP3: POP3Config{
-			Listen:   "127.0.0.1:1110",
-			Greeting: "POP3 gateway ready.",
+			Listen:         "127.0.0.1:1110",
+			Greeting:       "POP3 gateway ready.",
+			AllowPlaintext: "loopback",
 		},
 		Upstream: UpstreamConfig{
 			Address:        demoAddress,
@@ -139,6 +163,14 @@ func defaultConfig() Config {
 			LoginTimeout:         Duration{30 * time.Second},
 			CommitTimeout:        Duration{2 * time.Minute},
 			ShutdownGrace:        Duration{10 * time.Second},
+			TLSHandshakeTimeout:  Duration{10 * time.Second},
+			ProxyHeaderTimeout:   Duration{5 * time.Second},
+			MaxAuthAttempts:      3,
+			AuthPenaltyInitial:   Duration{2 * time.Second},
+			AuthPenaltyMax:       Duration{15 * time.Second},
+			MaxConnections:       1000,
+			MaxConnectionsPerIP:  20,
+			MaxSessionsPerUser:   10,
 		},
 		Demo: DemoConfig{
 			IMAPListen: "127.0.0.1:1143",
@@ -284,6 +316,8 @@ var (
 	logFormats     = []string{"text", "json"}
 )
 
+var plaintextPolicies = []string{"loopback", "always", "never"}
+
 // Validate checks every value and returns all problems at once.
 func (c *Config) Validate() error {
 	var errs []error
@@ -295,6 +329,18 @@ func (c *Config) Validate() error {
 	check(validAddr("pop3.listen", c.POP3.Listen))
 	check(validText("pop3.greeting", c.POP3.Greeting, 1, 200))
 	check(validText("pop3.implementation", c.POP3.Implementation, 0, 200))
+	if c.POP3.ListenTLS != "" {
+		check(validAddr("pop3.listen_tls", c.POP3.ListenTLS))
+		if c.TLS.Cert == "" {
+			check(invalid("pop3.listen_tls", "needs [tls] cert and key"))
+		}
+	}
+	check(oneOf("pop3.allow_plaintext", c.POP3.AllowPlaintext, plaintextPolicies))
+	check(validTrusted("pop3.proxy_trusted", c.POP3.ProxyTrusted))
+	if c.POP3.ProxyProtocol && len(c.POP3.ProxyTrusted) == 0 {
+		check(invalid("pop3.proxy_protocol", "needs proxy_trusted (the proxies' addresses)"))
+	}
+	check(validKeyPair("tls", c.TLS.Cert, c.TLS.Key))
 
 	if c.Upstream.Address != demoAddress {
 		check(validAddr("upstream.address", c.Upstream.Address))
@@ -332,6 +378,26 @@ func (c *Config) Validate() error {
 	check(positive("limits.login_timeout", c.Limits.LoginTimeout))
 	check(positive("limits.commit_timeout", c.Limits.CommitTimeout))
 	check(positive("limits.shutdown_grace", c.Limits.ShutdownGrace))
+	check(positive("limits.tls_handshake_timeout", c.Limits.TLSHandshakeTimeout))
+	check(positive("limits.proxy_header_timeout", c.Limits.ProxyHeaderTimeout))
+	check(positive("limits.auth_penalty_initial", c.Limits.AuthPenaltyInitial))
+	check(positive("limits.auth_penalty_max", c.Limits.AuthPenaltyMax))
+	if c.Limits.AuthPenaltyMax.Duration < c.Limits.AuthPenaltyInitial.Duration {
+		check(invalid("limits.auth_penalty_max", "must not be below auth_penalty_initial"))
+	}
+	for _, l := range []struct {
+		key string
+		v   int
+	}{
+		{"limits.max_auth_attempts", c.Limits.MaxAuthAttempts},
+		{"limits.max_connections", c.Limits.MaxConnections},
+		{"limits.max_connections_per_ip", c.Limits.MaxConnectionsPerIP},
+		{"limits.max_sessions_per_user", c.Limits.MaxSessionsPerUser},
+	} {
+		if l.v < 1 {
+			check(invalid(l.key, "must be at least 1"))
+		}
+	}
 
 	if c.Upstream.Address == demoAddress {
 		check(validAddr("demo.imap_listen", c.Demo.IMAPListen))

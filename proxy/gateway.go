@@ -25,6 +25,8 @@ type Gateway struct {
 	server   *pop3front.Server
 	backend  *imapback.Backend
 	listener net.Listener
+	tlsLn    net.Listener // [pop3] listen_tls, or nil
+	certs    *certHolder  // [tls], or nil
 	metrics  *metrics.Metrics
 	httpSrv  *http.Server
 	demo     *memupstream.Server
@@ -34,7 +36,7 @@ type Gateway struct {
 // StartGateway builds everything cfg describes and starts serving.
 // It returns once the listeners are bound, so a caller can connect at once.
 func StartGateway(ctx context.Context, cfg *Config, logger *slog.Logger) (*Gateway, error) {
-	gw := &Gateway{logger: logger, metrics: metrics.New(), done: make(chan error, 2)}
+	gw := &Gateway{logger: logger, metrics: metrics.New(), done: make(chan error, 3)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -74,13 +76,32 @@ func StartGateway(ctx context.Context, cfg *Config, logger *slog.Logger) (*Gatew
 			WriteTimeout:         cfg.Limits.WriteTimeout.Duration,
 			LoginTimeout:         cfg.Limits.LoginTimeout.Duration,
 			CommitTimeout:        cfg.Limits.CommitTimeout.Duration,
+			TLSHandshakeTimeout:  cfg.Limits.TLSHandshakeTimeout.Duration,
+			MaxAuthAttempts:      cfg.Limits.MaxAuthAttempts,
+			AuthPenaltyInitial:   cfg.Limits.AuthPenaltyInitial.Duration,
+			AuthPenaltyMax:       cfg.Limits.AuthPenaltyMax.Duration,
+			MaxConnections:       cfg.Limits.MaxConnections,
+			MaxConnectionsPerIP:  cfg.Limits.MaxConnectionsPerIP,
+			MaxSessionsPerUser:   cfg.Limits.MaxSessionsPerUser,
 		},
+		Plaintext:       plaintextPolicy(cfg.POP3.AllowPlaintext),
+		AllowMasterUser: cfg.POP3.AllowMasterUser,
+	}
+	if cfg.TLS.Cert != "" {
+		if gw.certs, err = newCertHolder(cfg.TLS.Cert, cfg.TLS.Key); err != nil {
+			return nil, err
+		}
+		gw.server.TLSConfig = gw.certs.serverTLS()
 	}
 
-	var lc net.ListenConfig
-	gw.listener, err = lc.Listen(ctx, "tcp", cfg.POP3.Listen)
+	gw.listener, err = listenPOP3(ctx, cfg, "pop3.listen", cfg.POP3.Listen, logger)
 	if err != nil {
-		return nil, fmt.Errorf("pop3.listen: %w", err)
+		return nil, err
+	}
+	if cfg.POP3.ListenTLS != "" {
+		if gw.tlsLn, err = listenPOP3(ctx, cfg, "pop3.listen_tls", cfg.POP3.ListenTLS, logger); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Metrics.Listen != "" {
 		if err := gw.startMetrics(ctx, cfg.Metrics.Listen); err != nil {
@@ -99,12 +120,30 @@ func StartGateway(ctx context.Context, cfg *Config, logger *slog.Logger) (*Gatew
 		}
 		gw.done <- err
 	}()
+	if gw.tlsLn != nil {
+		logger.Info("POP3S (implicit TLS) listening", "pop3s", gw.tlsLn.Addr().String())
+		go func() {
+			err := gw.server.ServeTLS(gw.tlsLn)
+			if errors.Is(err, pop3front.ErrServerClosed) {
+				err = nil
+			}
+			gw.done <- err
+		}()
+	}
 	ok = true
 	return gw, nil
 }
 
 // POP3Addr is the bound POP3 listener address.
 func (gw *Gateway) POP3Addr() string { return gw.listener.Addr().String() }
+
+// POP3SAddr is the bound implicit-TLS listener address, "" without one.
+func (gw *Gateway) POP3SAddr() string {
+	if gw.tlsLn == nil {
+		return ""
+	}
+	return gw.tlsLn.Addr().String()
+}
 
 // Done reports a listener that stopped on its own.
 func (gw *Gateway) Done() <-chan error { return gw.done }
@@ -126,6 +165,9 @@ func (gw *Gateway) Close() {
 		gw.server.Close()
 	} else if gw.listener != nil {
 		gw.listener.Close()
+	}
+	if gw.tlsLn != nil {
+		gw.tlsLn.Close() // in case ServeTLS never started
 	}
 	gw.closeAux()
 }

@@ -53,19 +53,31 @@ func run(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
+	// SIGHUP re-reads the TLS certificate; running sessions go on.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	gw, err := StartGateway(ctx, cfg, logger)
 	if err != nil {
 		logger.Error("gateway failed to start", "err", err)
 		return 1
 	}
-	select {
-	case <-ctx.Done():
-		logger.Info("signal received, shutting down", "grace", cfg.Limits.ShutdownGrace.Duration)
-	case err := <-gw.Done():
-		if err != nil && !errors.Is(err, context.Canceled) {
-			logger.Error("listener failed", "err", err)
-			gw.Close()
-			return 1
+wait:
+	for {
+		select {
+		case <-hup:
+			reloadTLS(gw, logger)
+		case <-ctx.Done():
+			logger.Info("signal received, shutting down", "grace", cfg.Limits.ShutdownGrace.Duration)
+			break wait
+		case err := <-gw.Done():
+			if err != nil && !errors.Is(err, context.Canceled) {
+				logger.Error("listener failed", "err", err)
+				gw.Close()
+				return 1
+			}
+			break wait
 		}
 	}
 	graceCtx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownGrace.Duration)
