@@ -79,6 +79,16 @@ func (d *dotWriter) Write(p []byte) (int, error) {
 			return n, errTopDone
 		}
 		b := p[n:]
+		if !d.top && !d.cr && !(d.bol && b[0] == '.') {
+			// The common case: whole CRLF lines, none starting with a
+			// dot, copied as they are in one piece.
+			if k := cleanLines(b); k > 0 {
+				d.put(b[:k])
+				d.bol = true
+				n += k
+				continue
+			}
+		}
 		if d.cr {
 			// The CR before was a line end already written as CRLF; an LF
 			// right after it belongs to it.
@@ -125,6 +135,31 @@ func (d *dotWriter) Write(p []byte) (int, error) {
 	}
 	d.in += int64(n)
 	return n, d.err
+}
+
+// cleanLines returns the length of the longest prefix of b made of
+// complete lines that need no change: each ends in CRLF, holds no other
+// CR or LF, and (after the first, which the caller checked) does not
+// start with a dot. It is 0 when the first line needs the careful path.
+// One IndexByte per line and one CR count over the prefix: no per-octet
+// loop in Go.
+func cleanLines(b []byte) int {
+	n, lines := 0, 0
+	for {
+		lf := bytes.IndexByte(b[n:], '\n')
+		if lf < 1 || b[n+lf-1] != '\r' {
+			break // no complete line left, or a bare LF
+		}
+		n += lf + 1
+		lines++
+		if n < len(b) && b[n] == '.' {
+			break // the next line needs stuffing
+		}
+	}
+	if n == 0 || bytes.Count(b[:n], crlf[:1]) != lines {
+		return 0 // a stray CR somewhere: take the careful path
+	}
+	return n
 }
 
 // endLine records a line end; empty tells whether the line was empty.

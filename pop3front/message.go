@@ -53,6 +53,7 @@ func (s *session) cmdTOP(args []byte) error {
 // stream returned io.EOF (or TOP has its lines), into the same buffer as
 // the last body octets.
 func (s *session) sendMessage(idx int, sec Section) error {
+	s.hintPrefetch()
 	rc, err := s.drop.Open(s.ctx, idx, sec)
 	if err != nil {
 		if rc != nil {
