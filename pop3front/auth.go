@@ -124,7 +124,7 @@ func (s *session) login(mech, authz, user, pass string) error {
 	if who == "" {
 		who = user
 	}
-	if uk := userKey(who); s.srv.caps.acquireUser(uk, &s.lim) {
+	if uk := userKey(who); s.srv.connCounts().acquireUser(uk, &s.lim) {
 		s.userSlot = uk
 	} else {
 		s.safeClose("maildrop", drop)

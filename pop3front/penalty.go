@@ -64,14 +64,24 @@ func newPenaltyTable(initial, max time.Duration) *penaltyTable {
 	return t
 }
 
+// setDurations changes the first and the longest delay (a reload).
+func (t *penaltyTable) setDurations(initial, max time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.initial, t.max = initial, max
+}
+
 // delay is how long a login attempt from ip must wait now; 0 for an
 // address without recent failures (or without an IP: pipes, sockets).
 func (t *penaltyTable) delay(ip netip.Addr) time.Duration {
-	if t == nil || t.initial < 0 || !ip.IsValid() {
+	if t == nil || !ip.IsValid() {
 		return 0
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.initial < 0 {
+		return 0
+	}
 	e := t.lookup(ipKey(ip))
 	if e == nil || e.fails == 0 {
 		return 0
@@ -85,13 +95,16 @@ func (t *penaltyTable) delay(ip netip.Addr) time.Duration {
 
 // fail records a failed login of user with pass from ip.
 func (t *penaltyTable) fail(ip netip.Addr, user, pass string) {
-	if t == nil || t.initial < 0 || !ip.IsValid() {
+	if t == nil || !ip.IsValid() {
 		return
 	}
 	h := t.hash(user, pass)
 	k := ipKey(ip)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.initial < 0 {
+		return
+	}
 	e := t.lookup(k)
 	if e == nil {
 		for len(t.entries) >= t.cap {

@@ -50,7 +50,8 @@ type Server struct {
 	// reaches the Backend.
 	AllowMasterUser bool
 
-	caps        connCaps
+	capsOnce    sync.Once
+	caps        *connCaps
 	penaltyOnce sync.Once
 	penalty     *penaltyTable
 
@@ -113,6 +114,17 @@ func (srv *Server) serve(l net.Listener, implicitTLS bool) error {
 // closed by then. It is what Serve runs for each connection, and usable on
 // its own (tests, or a listener the caller manages).
 func (srv *Server) ServeConn(conn net.Conn) { srv.serveConn(conn, false) }
+
+// ServeTLSConn is ServeConn for a connection accepted on an implicit-TLS
+// listener: the session starts with the TLS handshake (see ServeTLS).
+func (srv *Server) ServeTLSConn(conn net.Conn) {
+	if srv.TLSConfig == nil {
+		conn.Close()
+		srv.logger().Error("pop3: ServeTLSConn without TLSConfig")
+		return
+	}
+	srv.serveConn(conn, true)
+}
 
 func (srv *Server) serveConn(conn net.Conn, implicitTLS bool) {
 	s := newSession(srv, conn, implicitTLS)
@@ -189,6 +201,25 @@ func (srv *Server) penalties() *penaltyTable {
 		srv.penalty = newPenaltyTable(lim.AuthPenaltyInitial, lim.AuthPenaltyMax)
 	})
 	return srv.penalty
+}
+
+// connCounts returns the server's connection and session counters.
+func (srv *Server) connCounts() *connCaps {
+	srv.capsOnce.Do(func() { srv.caps = new(connCaps) })
+	return srv.caps
+}
+
+// Inherit makes srv share old's connection counts and failed-login
+// penalties, so that a server built from a reloaded configuration takes
+// over new sessions without giving clients fresh caps or forgiving
+// recent failures. The caps and penalty durations are srv's own. Call it
+// before srv serves its first connection.
+func (srv *Server) Inherit(old *Server) {
+	srv.capsOnce.Do(func() { srv.caps = old.connCounts() })
+	lim := srv.Limits.withDefaults()
+	table := old.penalties()
+	table.setDurations(lim.AuthPenaltyInitial, lim.AuthPenaltyMax)
+	srv.penaltyOnce.Do(func() { srv.penalty = table })
 }
 
 func (srv *Server) observer() Observer {

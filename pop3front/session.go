@@ -186,7 +186,7 @@ func (s *session) loop() *sessionEnd {
 	// The client's address comes first: behind a PROXY protocol listener
 	// reading it reads the header (bounded by the listener's deadline).
 	s.setClient(s.raw.RemoteAddr())
-	refusal := s.srv.caps.acquireConn(s.ipKey, &s.lim)
+	refusal := s.srv.connCounts().acquireConn(s.ipKey, &s.lim)
 	s.holdsConn = refusal == ""
 	if s.implicitTLS {
 		// A refused POP3S client still gets its -ERR, over TLS (the
@@ -314,11 +314,11 @@ func (s *session) finish(end *sessionEnd) {
 	s.conn.Close()
 	s.raw.Close() // a failed TLS handshake leaves it to us
 	if s.holdsConn {
-		s.srv.caps.releaseConn(s.ipKey)
+		s.srv.connCounts().releaseConn(s.ipKey)
 		s.holdsConn = false
 	}
 	if s.userSlot != "" {
-		s.srv.caps.releaseUser(s.userSlot)
+		s.srv.connCounts().releaseUser(s.userSlot)
 		s.userSlot = ""
 	}
 	if s.stream != nil {

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/popbridge/popbridge/imapback"
@@ -18,25 +20,43 @@ import (
 	"github.com/popbridge/popbridge/pop3front"
 )
 
-// Gateway is one running instance: listeners, the POP3 server, the IMAP
-// backend and, in demo mode, the in-memory upstream.
+// Gateway is one running instance: listeners, the POP3 server and IMAP
+// backend built from the current configuration, and, in demo mode, the
+// in-memory upstream.
+//
+// A reload (SIGHUP) builds a new generation (server, backend, TLS
+// certificates, PROXY protocol settings) from the new file and makes it
+// serve new sessions; sessions already running finish on the generation
+// they started with.
 type Gateway struct {
-	logger   *slog.Logger
-	server   *pop3front.Server
-	backend  *imapback.Backend
-	listener net.Listener
-	tlsLn    net.Listener // [pop3] listen_tls, or nil
-	certs    *certHolder  // [tls], or nil
-	metrics  *metrics.Metrics
-	httpSrv  *http.Server
-	demo     *memupstream.Server
-	done     chan error
+	logger  *slog.Logger
+	level   *slog.LevelVar // nil when the caller manages log levels
+	metrics *metrics.Metrics
+	httpSrv *http.Server
+	demo    *memupstream.Server
+	done    chan error
+
+	current atomic.Pointer[generation]
+
+	mu       sync.Mutex // serialises Reload, Shutdown and Close
+	cfg      *Config
+	gens     []*generation // every generation that may still hold sessions
+	plain    *acceptor
+	implicit *acceptor // [pop3] listen_tls, or nil
+}
+
+// generation is what one configuration builds.
+type generation struct {
+	server  *pop3front.Server
+	backend *imapback.Backend
+	certs   *certHolder    // [tls], or nil
+	proxy   *proxySettings // PROXY protocol, or nil
 }
 
 // StartGateway builds everything cfg describes and starts serving.
 // It returns once the listeners are bound, so a caller can connect at once.
 func StartGateway(ctx context.Context, cfg *Config, logger *slog.Logger) (*Gateway, error) {
-	gw := &Gateway{logger: logger, metrics: metrics.New(), done: make(chan error, 3)}
+	gw := &Gateway{logger: logger, metrics: metrics.New(), done: make(chan error, 4), cfg: cfg}
 	ok := false
 	defer func() {
 		if !ok {
@@ -44,25 +64,62 @@ func StartGateway(ctx context.Context, cfg *Config, logger *slog.Logger) (*Gatew
 		}
 	}()
 
-	upstream := cfg.Upstream
-	if upstream.Address == demoAddress {
+	if cfg.Upstream.Address == demoAddress {
 		demo, err := startDemo(cfg.Demo, logger)
 		if err != nil {
 			return nil, err
 		}
 		gw.demo = demo
-		upstream.Address = demo.Addr()
-		upstream.Security = "none"
 	}
-
-	backend, err := newBackend(cfg, upstream, gw.metrics, logger)
+	gen, err := gw.build(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
-	gw.backend = backend
-	gw.server = &pop3front.Server{
+	gw.current.Store(gen)
+	gw.gens = append(gw.gens, gen)
+
+	if err := gw.bindListeners(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if cfg.Metrics.Listen != "" {
+		if err := gw.startMetrics(ctx, cfg.Metrics.Listen); err != nil {
+			return nil, err
+		}
+	}
+	up := gw.upstreamOf(cfg)
+	logger.Info("POP3 gateway listening",
+		"pop3", gw.POP3Addr(), "pop3s", gw.POP3SAddr(),
+		"upstream", up.Address, "security", up.Security,
+		"mailbox", up.Mailbox, "delete", cfg.Policy.Delete, "seen", cfg.Policy.Seen)
+	ok = true
+	return gw, nil
+}
+
+// upstreamOf is cfg's upstream, with the demo's address in demo mode.
+func (gw *Gateway) upstreamOf(cfg *Config) UpstreamConfig {
+	up := cfg.Upstream
+	if up.Address == demoAddress && gw.demo != nil {
+		up.Address = gw.demo.Addr()
+		up.Security = "none"
+	}
+	return up
+}
+
+// build makes a generation from cfg. prev, when set, is the generation it
+// replaces: connection counts and login penalties carry over, so a reload
+// neither frees caps nor forgives recent failures.
+func (gw *Gateway) build(cfg *Config, prev *generation) (*generation, error) {
+	backend, err := newBackend(cfg, gw.upstreamOf(cfg), gw.metrics, gw.logger)
+	if err != nil {
+		return nil, err
+	}
+	gen := &generation{backend: backend}
+	if gen.proxy, err = proxySettingsFor(cfg, gw.logger); err != nil {
+		return nil, err
+	}
+	gen.server = &pop3front.Server{
 		Backend:        backend,
-		Logger:         logger,
+		Logger:         gw.logger,
 		Observer:       gw.metrics,
 		Greeting:       cfg.POP3.Greeting,
 		Implementation: cfg.POP3.Implementation,
@@ -88,61 +145,120 @@ func StartGateway(ctx context.Context, cfg *Config, logger *slog.Logger) (*Gatew
 		AllowMasterUser: cfg.POP3.AllowMasterUser,
 	}
 	if cfg.TLS.Cert != "" {
-		if gw.certs, err = newCertHolder(cfg.TLS.Cert, cfg.TLS.Key); err != nil {
+		if gen.certs, err = newCertHolder(cfg.TLS.Cert, cfg.TLS.Key); err != nil {
 			return nil, err
 		}
-		gw.server.TLSConfig = gw.certs.serverTLS()
+		gen.server.TLSConfig = gen.certs.serverTLS()
 	}
+	if prev != nil {
+		gen.server.Inherit(prev.server)
+	}
+	return gen, nil
+}
 
-	gw.listener, err = listenPOP3(ctx, cfg, "pop3.listen", cfg.POP3.Listen, logger)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.POP3.ListenTLS != "" {
-		if gw.tlsLn, err = listenPOP3(ctx, cfg, "pop3.listen_tls", cfg.POP3.ListenTLS, logger); err != nil {
-			return nil, err
+// bindListeners binds the listeners cfg names that are not bound yet at
+// that address, and closes those cfg no longer names or moved.
+func (gw *Gateway) bindListeners(ctx context.Context, cfg *Config) error {
+	rebind := func(cur **acceptor, key, addr string, implicit bool) error {
+		if *cur != nil && (*cur).addr == addr {
+			return nil
 		}
-	}
-	if cfg.Metrics.Listen != "" {
-		if err := gw.startMetrics(ctx, cfg.Metrics.Listen); err != nil {
-			return nil, err
-		}
-	}
-
-	logger.Info("POP3 gateway listening",
-		"pop3", gw.listener.Addr().String(),
-		"upstream", upstream.Address, "security", upstream.Security,
-		"mailbox", upstream.Mailbox, "delete", cfg.Policy.Delete, "seen", cfg.Policy.Seen)
-	go func() {
-		err := gw.server.Serve(gw.listener)
-		if errors.Is(err, pop3front.ErrServerClosed) {
-			err = nil
-		}
-		gw.done <- err
-	}()
-	if gw.tlsLn != nil {
-		logger.Info("POP3S (implicit TLS) listening", "pop3s", gw.tlsLn.Addr().String())
-		go func() {
-			err := gw.server.ServeTLS(gw.tlsLn)
-			if errors.Is(err, pop3front.ErrServerClosed) {
-				err = nil
+		var next *acceptor
+		if addr != "" {
+			var err error
+			if next, err = listenAcceptor(ctx, key, addr, implicit); err != nil {
+				return err
 			}
-			gw.done <- err
-		}()
+			go next.serve(gw.current.Load, gw.done, gw.logger)
+		}
+		if *cur != nil {
+			gw.logger.Info("listener moved", "listener", key, "from", (*cur).ln.Addr().String(), "to", addr)
+			(*cur).close()
+		}
+		*cur = next
+		return nil
 	}
-	ok = true
-	return gw, nil
+	if err := rebind(&gw.plain, "pop3.listen", cfg.POP3.Listen, false); err != nil {
+		return err
+	}
+	return rebind(&gw.implicit, "pop3.listen_tls", cfg.POP3.ListenTLS, true)
+}
+
+// Reload applies cfg to new sessions: policies, limits, TLS certificates
+// (re-read from disk even if the paths did not change), PROXY protocol
+// settings, the upstream, and listener addresses (re-bound if changed).
+// Running sessions keep the configuration they started with. On error
+// nothing changes. Keys that need a restart are reported and ignored.
+func (gw *Gateway) Reload(ctx context.Context, cfg *Config) error {
+	gw.mu.Lock()
+	defer gw.mu.Unlock()
+	old := gw.cfg
+	if (old.Upstream.Address == demoAddress) != (cfg.Upstream.Address == demoAddress) {
+		return errors.New("switching upstream.address to or from \"demo\" needs a restart")
+	}
+	for key, changed := range map[string]bool{
+		"demo":           old.Demo != cfg.Demo,
+		"metrics.listen": old.Metrics.Listen != cfg.Metrics.Listen,
+		"log.format":     old.Log.Format != cfg.Log.Format,
+	} {
+		if changed {
+			gw.logger.Warn("config key changed but needs a restart; keeping the running value", "key", key)
+		}
+	}
+	if cfg.POP3.ListenTLS != "" && cfg.TLS.Cert == "" {
+		return errors.New("pop3.listen_tls needs [tls] cert and key")
+	}
+	gen, err := gw.build(cfg, gw.current.Load())
+	if err != nil {
+		return err
+	}
+	// Publish the generation before binding, so a new listener never
+	// serves with the old settings.
+	prev := gw.current.Swap(gen)
+	if err := gw.bindListeners(ctx, cfg); err != nil {
+		gw.current.Store(prev)
+		return err
+	}
+	gw.gens = append(gw.gens, gen)
+	if gw.level != nil {
+		var lv slog.Level
+		_ = lv.UnmarshalText([]byte(cfg.Log.Level)) // validated
+		gw.level.Set(lv)
+	}
+	gw.cfg = cfg
+	up := gw.upstreamOf(cfg)
+	attrs := []any{"pop3", gw.POP3Addr(), "pop3s", gw.POP3SAddr(), "upstream", up.Address,
+		"delete", cfg.Policy.Delete, "seen", cfg.Policy.Seen, "log_level", cfg.Log.Level}
+	if gen.certs != nil {
+		if leaf := gen.certs.cert.Load().Leaf; leaf != nil {
+			attrs = append(attrs, "tls_subject", leaf.Subject.String(), "tls_not_after", leaf.NotAfter)
+		}
+	}
+	gw.logger.Info("configuration reloaded; new sessions use it, running sessions keep theirs", attrs...)
+	return nil
 }
 
 // POP3Addr is the bound POP3 listener address.
-func (gw *Gateway) POP3Addr() string { return gw.listener.Addr().String() }
+func (gw *Gateway) POP3Addr() string {
+	if gw.plain == nil {
+		return ""
+	}
+	return gw.plain.ln.Addr().String()
+}
 
 // POP3SAddr is the bound implicit-TLS listener address, "" without one.
 func (gw *Gateway) POP3SAddr() string {
-	if gw.tlsLn == nil {
+	if gw.implicit == nil {
 		return ""
 	}
-	return gw.tlsLn.Addr().String()
+	return gw.implicit.ln.Addr().String()
+}
+
+// shutdownGrace is [limits] shutdown_grace of the running configuration.
+func (gw *Gateway) shutdownGrace() time.Duration {
+	gw.mu.Lock()
+	defer gw.mu.Unlock()
+	return gw.cfg.Limits.ShutdownGrace.Duration
 }
 
 // Done reports a listener that stopped on its own.
@@ -151,9 +267,19 @@ func (gw *Gateway) Done() <-chan error { return gw.done }
 // Shutdown stops accepting and waits for sessions until ctx ends; those
 // still running then are closed without applying their changes.
 func (gw *Gateway) Shutdown(ctx context.Context) error {
+	gw.mu.Lock()
+	defer gw.mu.Unlock()
+	gw.plain.close()
+	gw.implicit.close()
+	errs := make(chan error, len(gw.gens))
+	for _, gen := range gw.gens {
+		go func() { errs <- gen.server.Shutdown(ctx) }()
+	}
 	var err error
-	if gw.server != nil {
-		err = gw.server.Shutdown(ctx)
+	for range gw.gens {
+		if e := <-errs; e != nil && err == nil {
+			err = e
+		}
 	}
 	gw.closeAux()
 	return err
@@ -161,13 +287,12 @@ func (gw *Gateway) Shutdown(ctx context.Context) error {
 
 // Close stops everything at once, applying nothing.
 func (gw *Gateway) Close() {
-	if gw.server != nil && gw.listener != nil {
-		gw.server.Close()
-	} else if gw.listener != nil {
-		gw.listener.Close()
-	}
-	if gw.tlsLn != nil {
-		gw.tlsLn.Close() // in case ServeTLS never started
+	gw.mu.Lock()
+	defer gw.mu.Unlock()
+	gw.plain.close()
+	gw.implicit.close()
+	for _, gen := range gw.gens {
+		gen.server.Close()
 	}
 	gw.closeAux()
 }
@@ -190,7 +315,8 @@ func (gw *Gateway) startMetrics(ctx context.Context, addr string) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", gw.metrics.Handler())
 	mux.HandleFunc("/healthz", healthz)
-	mux.Handle("/readyz", &readiness{probe: gw.backend.Probe, timeout: 5 * time.Second, ttl: 2 * time.Second})
+	probe := func(ctx context.Context) error { return gw.current.Load().backend.Probe(ctx) }
+	mux.Handle("/readyz", &readiness{probe: probe, timeout: 5 * time.Second, ttl: 2 * time.Second})
 	gw.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := gw.httpSrv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {

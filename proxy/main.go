@@ -47,13 +47,15 @@ func run(args []string, stderr io.Writer) int {
 		return 0
 	}
 
-	logger := newLogger(cfg.Log, stderr)
+	level := new(slog.LevelVar)
+	logger := newLogger(cfg.Log, level, stderr)
 	slog.SetDefault(logger)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	// SIGHUP re-reads the TLS certificate; running sessions go on.
+	// SIGHUP reloads the configuration for new sessions; running
+	// sessions go on with theirs.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -63,13 +65,14 @@ func run(args []string, stderr io.Writer) int {
 		logger.Error("gateway failed to start", "err", err)
 		return 1
 	}
+	gw.level = level
 wait:
 	for {
 		select {
 		case <-hup:
-			reloadTLS(gw, logger)
+			reload(ctx, gw, *configPath, logger)
 		case <-ctx.Done():
-			logger.Info("signal received, shutting down", "grace", cfg.Limits.ShutdownGrace.Duration)
+			logger.Info("signal received, shutting down", "grace", gw.shutdownGrace())
 			break wait
 		case err := <-gw.Done():
 			if err != nil && !errors.Is(err, context.Canceled) {
@@ -80,7 +83,7 @@ wait:
 			break wait
 		}
 	}
-	graceCtx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownGrace.Duration)
+	graceCtx, cancel := context.WithTimeout(context.Background(), gw.shutdownGrace())
 	defer cancel()
 	if err := gw.Shutdown(graceCtx); err != nil {
 		logger.Warn("grace period over, remaining sessions closed without applying changes", "err", err)
@@ -89,9 +92,24 @@ wait:
 	return 0
 }
 
-func newLogger(c LogConfig, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level)) // validated already
+// reload re-reads the configuration file and applies it to new sessions.
+// A file that does not validate is refused and the running configuration
+// stays.
+func reload(ctx context.Context, gw *Gateway, path string, logger *slog.Logger) {
+	logger.Info("SIGHUP: reloading configuration", "file", path)
+	cfg, err := LoadConfig(path)
+	if err == nil {
+		err = gw.Reload(ctx, cfg)
+	}
+	if err != nil {
+		logger.Error("configuration reload refused; the running configuration stays", "file", path, "err", err)
+	}
+}
+
+func newLogger(c LogConfig, level *slog.LevelVar, w io.Writer) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(c.Level)) // validated already
+	level.Set(lv)
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))

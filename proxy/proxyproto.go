@@ -26,32 +26,24 @@ import (
 //
 // The header is read in the session's goroutine, never in Accept, within
 // [limits] proxy_header_timeout.
-type proxyListener struct {
-	net.Listener
+type proxySettings struct {
 	trusted []netip.Prefix
 	timeout time.Duration
 	logger  *slog.Logger
 }
 
-func newProxyListener(l net.Listener, trusted []netip.Prefix, timeout time.Duration, logger *slog.Logger) net.Listener {
-	return &proxyListener{Listener: l, trusted: trusted, timeout: timeout, logger: logger}
-}
-
-func (l *proxyListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
+// wrap applies the PROXY protocol rules to one accepted connection.
+func (l *proxySettings) wrap(c net.Conn) net.Conn {
 	if l.isTrusted(c.RemoteAddr()) {
 		pc := proxyproto.NewConn(c,
 			proxyproto.WithPolicy(proxyproto.REQUIRE),
 			proxyproto.SetReadHeaderTimeout(l.timeout))
-		return proxiedConn{pc}, nil
+		return proxiedConn{pc}
 	}
-	return &headerGuard{Conn: c, logger: l.logger}, nil
+	return &headerGuard{Conn: c, logger: l.logger}
 }
 
-func (l *proxyListener) isTrusted(a net.Addr) bool {
+func (l *proxySettings) isTrusted(a net.Addr) bool {
 	ta, ok := a.(*net.TCPAddr)
 	if !ok {
 		return false

@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
-	"log/slog"
 	"sync/atomic"
 )
 
@@ -50,24 +49,6 @@ func (h *certHolder) serverTLS() *tls.Config {
 		NextProtos:     []string{"pop3"},
 		GetCertificate: h.getCertificate,
 	}
-}
-
-// reloadTLS re-reads the [tls] certificate and key (SIGHUP). It is a no-op
-// without TLS. Errors are logged and returned; the old certificate stays.
-func reloadTLS(gw *Gateway, logger *slog.Logger) error {
-	if gw == nil || gw.certs == nil {
-		return nil
-	}
-	if err := gw.certs.Reload(); err != nil {
-		logger.Error("TLS certificate reload failed, keeping the current one", "err", err)
-		return err
-	}
-	attrs := []any{"cert", gw.certs.certFile}
-	if leaf := gw.certs.cert.Load().Leaf; leaf != nil {
-		attrs = append(attrs, "subject", leaf.Subject.String(), "not_after", leaf.NotAfter)
-	}
-	logger.Info("TLS certificate reloaded", attrs...)
-	return nil
 }
 
 // validKeyPair checks [tls] cert and key: both or neither, and loadable,
