@@ -1,0 +1,204 @@
+package nothinglost
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/popbridge/popbridge/imapback"
+	"github.com/popbridge/popbridge/internal/gwtest"
+	"github.com/popbridge/popbridge/internal/oracle"
+	"github.com/popbridge/popbridge/internal/testmail"
+)
+
+// TestDSlowAndStalledReaders: a client reading a 5 MB RETR slowly gets it
+// whole; one that stops reading hits the write deadline, its session
+// ends and its upstream connection is released; nothing changes upstream.
+func TestDSlowAndStalledReaders(t *testing.T) {
+	heavy(t)
+	msgs := append(testmail.Ordinary(1), testmail.Big())
+	e := startD(t, imapback.Policy{Delete: imapback.DeleteExpunge, Seen: imapback.SeenQuit}, msgs)
+	before := e.snap("INBOX")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	t.Run("stalled", func(t *testing.T) {
+		p := e.login()
+		must(t, p.Send("DELE 1\r\nRETR 2\r\n"))
+		p.Line()
+		p.Line()
+		// Read nothing more: the gateway's write deadline (1s) must end
+		// the session and release the upstream connection.
+		if err := e.fp.WaitActive(ctx, 0); err != nil {
+			t.Fatalf("upstream connection of a stalled reader not released: %d active", e.fp.Active())
+		}
+		rest, _ := readAll(p)
+		if strings.Contains(rest, "\r\n.\r\n") {
+			t.Fatal("a stalled reader got a terminator")
+		}
+		checkOracle(t, oracle.CheckUnchanged(before, e.snap("INBOX")))
+	})
+	t.Run("slow", func(t *testing.T) {
+		p := e.login()
+		must(t, p.Send("RETR 2\r\n"))
+		if l, _ := p.Line(); !strings.HasPrefix(l, "+OK") {
+			t.Fatalf("RETR: %q", l)
+		}
+		// About 3 MB/s, in small reads, well within the deadline per write.
+		var got bytes.Buffer
+		buf := make([]byte, 32<<10)
+		for !bytes.HasSuffix(got.Bytes(), []byte("\r\n.\r\n")) {
+			n, err := p.R.Read(buf)
+			got.Write(buf[:n])
+			if err != nil {
+				t.Fatalf("after %d octets: %v", got.Len(), err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if want := testmail.DotStuff(msgs[1].Served); !bytes.Equal(got.Bytes()[:got.Len()-3], want) {
+			t.Fatalf("slow RETR: %d octets, want %d", got.Len()-3, len(want))
+		}
+		p.Close()
+	})
+}
+
+// TestDConnectionLoad: slowloris clients trickling bytes before login,
+// hundreds of idle connections and a burst of connects over the
+// connection cap. Caps hold (connections over MaxConnections are refused
+// at once), slowloris clients are dropped at the AUTHORIZATION deadline,
+// a normal login succeeds throughout, memory stays bounded, and
+// goroutines and file descriptors return to baseline.
+func TestDConnectionLoad(t *testing.T) {
+	heavy(t)
+	const (
+		maxConns = 300
+		idle     = 250
+		burst    = 100
+		loris    = 40
+	)
+	e := startD(t, imapback.Policy{Delete: imapback.DeleteFlag}, testmail.Ordinary(2), func(o *gwtest.Options) {
+		o.Limits.AuthTimeout = 2 * time.Second
+		o.Limits.MaxConnections = maxConns
+	})
+	login := func() {
+		t.Helper()
+		p := e.login()
+		if _, err := p.Retr(1); err != nil {
+			t.Fatal(err)
+		}
+		p.Close()
+	}
+	login()
+	base := gwtest.Measure()
+
+	// Slowloris: one byte every 100 ms, never a whole line.
+	lorisDone := make(chan time.Duration, loris)
+	var wg sync.WaitGroup
+	for range loris {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", e.g.Addr())
+			if err != nil {
+				lorisDone <- -1
+				return
+			}
+			defer c.Close()
+			start := time.Now()
+			for i := 0; i < 100; i++ {
+				if _, err := c.Write([]byte("U")); err != nil {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			lorisDone <- time.Since(start)
+		}()
+	}
+
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range idle {
+		c, err := net.Dial("tcp", e.g.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	login()
+
+	// The burst: some are over the cap and must be refused at once.
+	var refused, greeted int
+	var mu sync.Mutex
+	var bwg sync.WaitGroup
+	burstConns := make([]net.Conn, burst)
+	for i := range burst {
+		bwg.Add(1)
+		go func() {
+			defer bwg.Done()
+			c, err := net.Dial("tcp", e.g.Addr())
+			if err != nil {
+				return
+			}
+			burstConns[i] = c
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			l := make([]byte, 128)
+			n, _ := c.Read(l)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case strings.HasPrefix(string(l[:n]), "-ERR"):
+				refused++
+			case strings.HasPrefix(string(l[:n]), "+OK"):
+				greeted++
+			}
+		}()
+	}
+	bwg.Wait()
+	heap := gwtest.Measure()
+	for _, c := range burstConns {
+		if c != nil {
+			c.Close()
+		}
+	}
+	if refused == 0 || greeted+refused != burst {
+		t.Errorf("burst of %d over a cap of %d: %d greeted, %d refused", burst, maxConns, greeted, refused)
+	}
+	if grew := int64(heap.HeapInuse) - int64(base.HeapInuse); grew > 64<<20 {
+		t.Errorf("heap grew by %d MB with %d connections", grew>>20, idle+burst+loris)
+	}
+	// Once the burst is gone, a normal login works beside the idle ones.
+	time.Sleep(100 * time.Millisecond)
+	login()
+
+	wg.Wait()
+	close(lorisDone)
+	for d := range lorisDone {
+		if d < 0 || d > 6*time.Second {
+			t.Errorf("slowloris client lasted %v (AuthTimeout 2s)", d)
+		}
+	}
+	// The idle ones were cut at the AUTHORIZATION deadline too.
+	for _, c := range conns[:5] {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadAll(c); err != nil {
+			t.Errorf("idle connection: %v", err)
+		}
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	if r, ok := gwtest.WaitBaseline(base, 8, 15*time.Second); !ok {
+		t.Fatalf("resources did not return to baseline: %v, baseline %v", r, base)
+	}
+	t.Log(fmt.Sprintf("burst: %d greeted, %d refused; peak %v", greeted, refused, heap))
+}
