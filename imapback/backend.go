@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/popbridge/popbridge/pop3front"
@@ -103,12 +104,26 @@ type Config struct {
 	// InsecureSkipVerify disables upstream certificate verification, for
 	// labs only (the caller logs a warning).
 	InsecureSkipVerify bool
+	// ForwardClientAddress sends the POP3 client's address before login
+	// as ID ("x-originating-ip" ... "x-originating-port" ...) (RFC 2971),
+	// where the upstream advertises ID, so that its per-IP defences see
+	// the client (Dovecot honours it from login_trusted_networks). Never
+	// sent where ID is not advertised. The daemon turns it on by default.
+	ForwardClientAddress bool
+	// AllowMasterUser lets a LoginRequest whose AuthzID differs from its
+	// Username log in upstream with AUTHENTICATE PLAIN carrying both
+	// (RFC 4616: authzid AuthzID, authcid Username), so the upstream
+	// decides whether Username may act for AuthzID (Dovecot master users)
+	// and opens AuthzID's mailbox. Without it such logins are refused.
+	AllowMasterUser bool
 }
 
 // Backend implements pop3front.Backend. It is safe for concurrent use.
 type Backend struct {
 	cfg Config
 	log *slog.Logger
+
+	noIDOnce sync.Once // the "no ID capability" warning is logged once
 }
 
 var _ pop3front.Backend = (*Backend)(nil)
@@ -130,7 +145,7 @@ func New(cfg Config) (*Backend, error) {
 		}
 		// Verification can be turned off only by the explicit lab switch,
 		// never by a TLS configuration that happens to carry the flag.
-		if cfg.TLSConfig.InsecureSkipVerify != cfg.InsecureSkipVerify {
+		if cfg.TLSConfig.InsecureSkipVerify && !cfg.InsecureSkipVerify {
 			return nil, errors.New("imapback: TLS certificate verification can be disabled only with Config.InsecureSkipVerify")
 		}
 		cfg.TLSConfig.InsecureSkipVerify = cfg.InsecureSkipVerify
@@ -221,7 +236,7 @@ func (b *Backend) observe(op string, start time.Time, err error) {
 func (b *Backend) Probe(ctx context.Context) (err error) {
 	start := time.Now()
 	defer func() { b.observe("probe", start, err) }()
-	u, err := b.connect(ctx)
+	u, err := b.connect(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -233,16 +248,24 @@ func (b *Backend) Probe(ctx context.Context) (err error) {
 // mailbox EXAMINEd, its snapshot taken and the delete policy checked
 // against the server's capabilities.
 //
-// Credentials containing NUL, CR or LF, an empty username, or an
-// authorization identity other than the username are refused with
-// pop3front.ErrAuthFailed without contacting the upstream.
+// Credentials containing NUL, CR or LF, an empty username, or (unless
+// Config.AllowMasterUser) an authorization identity other than the
+// username are refused with pop3front.ErrAuthFailed without contacting
+// the upstream.
 func (b *Backend) Login(ctx context.Context, req *pop3front.LoginRequest) (pop3front.Maildrop, error) {
 	log := b.log.With("user", req.Username)
-	if err := checkCredentials(req); err != nil {
+	if isMasterLogin(req) {
+		log = log.With("authzid", req.AuthzID)
+	}
+	if err := checkCredentials(req, b.cfg.AllowMasterUser); err != nil {
 		log.Info("login refused before contacting upstream", "reason", err)
 		return nil, pop3front.ErrAuthFailed
 	}
-	u, err := b.connect(ctx)
+	var fwd []string
+	if b.cfg.ForwardClientAddress {
+		fwd = idFields(req.Client)
+	}
+	u, err := b.connect(ctx, fwd)
 	if err != nil {
 		log.Warn("upstream connect failed", "err", err)
 		return nil, err

@@ -45,8 +45,9 @@ func (m *maildrop) Commit(ctx context.Context, outcome pop3front.Outcome) error 
 		return &pop3front.Error{Code: pop3front.CodeSysTemp, Text: commitText, Err: err}
 	}
 	m.done = true
+	m.stopAhead() // prefetches in flight end first; nothing of them is kept
 
-	deleted, err := m.uids(outcome.Deleted)
+	deleted, err := m.uids(m.withoutGone(outcome.Deleted))
 	if err == nil {
 		var retrieved imap.UIDSet
 		retrieved, err = m.uids(outcome.Retrieved)
@@ -108,6 +109,13 @@ func (m *maildrop) apply(deleted, retrieved imap.UIDSet) error {
 	}
 	if sel.UIDValidity != m.uidValidity {
 		return fmt.Errorf("UIDVALIDITY changed from %d to %d: nothing applied", m.uidValidity, sel.UIDValidity)
+	}
+	if !m.caps.Has(imap.CapUIDPlus) {
+		// Without UIDPLUS, name only UIDs that still exist: mailutils
+		// applies a UID above its last to its last message (quirks.go).
+		if deleted, retrieved, err = m.existing(sel.NumMessages, deleted, retrieved); err != nil {
+			return err
+		}
 	}
 	if len(retrieved) > 0 {
 		if err := m.c.Store(retrieved, addFlags(imap.FlagSeen), nil).Close(); err != nil {

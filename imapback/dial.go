@@ -30,9 +30,14 @@ type upstream struct {
 
 // connect dials the upstream, protects the connection as configured and
 // waits for a usable greeting. The whole of it is bounded by DialTimeout
-// and ctx. A PREAUTH greeting is refused: the session must be the user's
-// own login, and RFC 3501 section 6.2.1 forbids PREAUTH before STARTTLS.
-func (b *Backend) connect(ctx context.Context) (u *upstream, err error) {
+// and ctx. A PREAUTH greeting is refused in every mode (RFC 3501 section
+// 7.1.4, RFC 9051 section 7.1.4): the session must be the user's own
+// login, the gateway cannot tell whose mailbox a PREAUTH connection
+// opened, and before STARTTLS it would skip TLS (RFC 3501 section 6.2.1).
+//
+// With idFields (Login, when forwarding is on), the pre-login exchange is
+// done by hand after TLS, to send them with ID where advertised (id.go).
+func (b *Backend) connect(ctx context.Context, idFields []string) (u *upstream, err error) {
 	start := time.Now()
 	defer func() { b.observe("connect", start, err) }()
 
@@ -78,6 +83,15 @@ func (b *Backend) connect(ctx context.Context) (u *upstream, err error) {
 		// capabilities, as RFC 3501 section 6.2.1 requires.
 		prefix = []byte("* OK TLS established\r\n")
 	}
+	if idFields != nil {
+		// Bytes read here come from the protected stream only: TLS is
+		// verified by now, and startTLS left nothing of the plaintext.
+		p, err := b.identify(conn, b.cfg.Security == SecurityStartTLS, idFields)
+		if err != nil {
+			return nil, tempErr(unavailableText, err)
+		}
+		prefix = p
+	}
 
 	u = &upstream{
 		b:      b,
@@ -86,7 +100,7 @@ func (b *Backend) connect(ctx context.Context) (u *upstream, err error) {
 		router: &router{},
 		tls:    b.cfg.Security != SecurityNone,
 	}
-	u.c = imapclient.New(u.conn, &imapclient.Options{
+	u.c = imapclient.New(newQuirkConn(u.conn), &imapclient.Options{ // quirks.go: mailutils' "* n EXPUNGED"
 		UnilateralDataHandler: u.router.handler(),
 	})
 	if err := u.c.WaitGreeting(); err != nil {

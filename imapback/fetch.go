@@ -37,7 +37,7 @@ func (r *router) fetch(msg *imapclient.FetchMessageData) {
 		drainMsg(msg)
 		return
 	}
-	op.deliver(msg)
+	op.deliverFrom(msg, true)
 }
 
 func (r *router) set(op *fetchOp) {
@@ -78,8 +78,9 @@ type fetchOp struct {
 // consumer drained it. Until then its sender must not call Next again
 // (FetchCommand.Next would discard it concurrently).
 type delivery struct {
-	msg *imapclient.FetchMessageData
-	ack chan struct{}
+	msg        *imapclient.FetchMessageData
+	ack        chan struct{}
+	unilateral bool // came through the unilateral handler, not the command
 }
 
 // startFetch sends UID FETCH uid with opts and starts routing.
@@ -101,10 +102,16 @@ func (u *upstream) startFetch(uid imap.UID, opts *imap.FetchOptions) *fetchOp {
 	return op
 }
 
-func (op *fetchOp) deliver(msg *imapclient.FetchMessageData) {
+func (op *fetchOp) deliver(msg *imapclient.FetchMessageData) { op.deliverFrom(msg, false) }
+
+// unilateral reports whether the current message came through the
+// unilateral handler (the server sent its UID after a literal).
+func (op *fetchOp) unilateral() bool { return op.cur != nil && op.cur.unilateral }
+
+func (op *fetchOp) deliverFrom(msg *imapclient.FetchMessageData, unilateral bool) {
 	ack := make(chan struct{})
 	select {
-	case op.in <- delivery{msg, ack}:
+	case op.in <- delivery{msg, ack, unilateral}:
 		<-ack
 	case <-op.stop:
 		drainMsg(msg)

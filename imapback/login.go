@@ -25,7 +25,10 @@ const maxCredential = 1024
 //
 // Each credential is bounded by maxCredential octets (invariant 9; servers
 // refuse large literals before login, imapserver above 4096 octets).
-func checkCredentials(req *pop3front.LoginRequest) error {
+//
+// An authorization identity other than the username (a master user acting
+// for another) is refused unless allowMaster.
+func checkCredentials(req *pop3front.LoginRequest, allowMaster bool) error {
 	if req.Username == "" {
 		return errors.New("empty username")
 	}
@@ -37,30 +40,47 @@ func checkCredentials(req *pop3front.LoginRequest) error {
 			return errors.New("credential too long")
 		}
 	}
-	// Proxy authorization (acting as another user) needs an admin
-	// credential upstream; not supported yet.
-	if req.AuthzID != "" && req.AuthzID != req.Username {
-		return errors.New("authorization identity differs from username")
+	if isMasterLogin(req) && !allowMaster {
+		return errors.New("authorization identity differs from username (master-user login not enabled)")
 	}
 	return nil
 }
 
+// isMasterLogin reports a login acting for another user: an authorization
+// identity that is not the authentication identity.
+func isMasterLogin(req *pop3front.LoginRequest) bool {
+	return req.AuthzID != "" && req.AuthzID != req.Username
+}
+
 // login authenticates with the user's own credentials: LOGIN, or
 // AUTHENTICATE PLAIN (RFC 4616, with SASL-IR if advertised) when the
-// server advertises LOGINDISABLED. PLAIN is only used over TLS.
+// server advertises LOGINDISABLED. PLAIN is only used over TLS then
+// (LOGINDISABLED on a plaintext connection means "not here").
+//
+// A master-user login (checkCredentials allowed it) always uses
+// AUTHENTICATE PLAIN with authzid = AuthzID, authcid = Username: IMAP
+// LOGIN has no place for an authorization identity. Without AUTH=PLAIN
+// advertised it is refused as a failed login, and logged.
 func (u *upstream) login(req *pop3front.LoginRequest) error {
 	caps := u.c.Caps() // pre-login; WaitGreeting already settled them
 	if caps == nil {
 		return tempErr(unavailableText, errors.New("no capabilities before login"))
 	}
+	plain := caps.Has(imap.Cap("AUTH=PLAIN"))
 	var err error
-	if caps.Has(imap.CapLoginDisabled) {
-		if !u.tls || !caps.Has(imap.Cap("AUTH=PLAIN")) {
-			u.log.Error("upstream refuses LOGIN and offers no AUTHENTICATE PLAIN over TLS")
-			return tempErr(unavailableText, errors.New("LOGINDISABLED without AUTH=PLAIN over TLS"))
+	switch {
+	case caps.Has(imap.CapLoginDisabled) && (!u.tls || !plain):
+		u.log.Error("upstream refuses LOGIN and offers no AUTHENTICATE PLAIN over TLS")
+		return tempErr(unavailableText, errors.New("LOGINDISABLED without AUTH=PLAIN over TLS"))
+	case isMasterLogin(req):
+		if !plain {
+			u.log.Error("master-user login refused: upstream does not advertise AUTH=PLAIN")
+			return pop3front.ErrAuthFailed
 		}
+		err = u.c.Authenticate(sasl.NewPlainClient(req.AuthzID, req.Username, req.Password))
+	case caps.Has(imap.CapLoginDisabled):
 		err = u.c.Authenticate(sasl.NewPlainClient("", req.Username, req.Password))
-	} else {
+	default:
 		err = u.c.Login(req.Username, req.Password).Wait()
 	}
 	if err != nil {

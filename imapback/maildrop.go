@@ -34,10 +34,12 @@ type maildrop struct {
 	msgs        []entry
 	infos       []pop3front.MessageInfo
 
-	mu     sync.Mutex // serialises operations; taken before a stream's own lock
-	stream openStream // the stream Open returned, until its Close
-	broken error      // set once the connection is torn down
-	done   bool       // Commit or Close ran: nothing more to do
+	mu     sync.Mutex   // serialises operations; taken before a stream's own lock
+	stream openStream   // the stream Open returned, until its Close
+	broken error        // set once the connection is torn down
+	done   bool         // Commit or Close ran: nothing more to do
+	gone   map[int]bool // indexes RETR or TOP found expunged (gone.go)
+	ahead  aheadState   // prefetch (prefetch.go)
 }
 
 // openStream is what the maildrop needs from an open stream.
@@ -123,8 +125,22 @@ func (m *maildrop) Open(ctx context.Context, index int, sec pop3front.Section) (
 		return nil, fmt.Errorf("imapback: message index %d out of range", index)
 	}
 	e := m.msgs[index]
-	if sec.Top {
+	if sec.Top && sec.BodyLines != 0 {
+		// Only TOP n 0 and RETR are fetched ahead.
+		m.ahead.hints, m.ahead.opened = m.ahead.hints[:0], false
 		return m.openTop(ctx, index, e, max(sec.BodyLines, 0))
+	}
+	key := aheadKey{index, sec.Top}
+	if s, ok := m.takeAhead(ctx, key); ok {
+		m.planAhead(key)
+		st := &memStream{m: m, buf: s.body}
+		m.stream = st
+		return st, nil
+	}
+	if sec.Top {
+		rc, err := m.openTop(ctx, index, e, 0)
+		m.planAhead(key)
+		return rc, err
 	}
 	return m.openRetr(ctx, index, e)
 }
@@ -146,6 +162,7 @@ func (m *maildrop) Close() error {
 		m.stream = nil
 		m.teardown(errors.New("maildrop closed with a stream open"))
 	}
+	m.stopAhead()
 	if m.done {
 		return nil
 	}

@@ -28,13 +28,18 @@ import (
 //   - Policy.Keyword, under the keyword policy.
 func (m *maildrop) snapshot(exists uint32) error {
 	m.msgs = nil
+	var f *snapFilter
 	if exists > 0 {
+		// Most responses are parsed by the filter, off go-imap's decoder
+		// (snapfilter.go); go-imap's loop below gets whatever it declines.
+		f = newSnapFilter(m.hiddenRaw, int(min(exists, 1<<20)))
+		m.conn.setFilter(f)
 		cmd := m.c.Fetch(imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}, &imap.FetchOptions{
 			UID:        true,
 			RFC822Size: true,
 			Flags:      true,
 		})
-		m.msgs = make([]entry, 0, exists)
+		m.msgs = nil
 		var bad error
 		for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
 			e, hidden, err := m.snapshotItem(msg)
@@ -46,20 +51,33 @@ func (m *maildrop) snapshot(exists uint32) error {
 				m.msgs = append(m.msgs, e)
 			}
 		}
-		if err := cmd.Close(); err != nil {
+		err := cmd.Close()
+		// go-imap has read the tagged response, so the filter has
+		// parsed every response before it and touches its entries no
+		// more; from now on it only passes bytes through.
+		f.over.Store(true)
+		if err != nil {
 			return err
 		}
 		if bad != nil {
 			return bad
 		}
+		m.msgs = append(f.entries, m.msgs...)
 	}
 	slices.SortFunc(m.msgs, func(a, b entry) int { return cmp.Compare(a.uid, b.uid) })
 	m.msgs = slices.CompactFunc(m.msgs, func(a, b entry) bool { return a.uid == b.uid })
 	m.msgs = slices.Clip(m.msgs)
 
+	// Every UIDL is a 16-octet slice of one string: one allocation, not
+	// one per message.
+	buf := make([]byte, 0, uidlLen*len(m.msgs))
+	for _, e := range m.msgs {
+		buf = appendUIDL(buf, e.uid, m.uidValidity)
+	}
+	all := string(buf)
 	m.infos = make([]pop3front.MessageInfo, len(m.msgs))
 	for i, e := range m.msgs {
-		m.infos[i] = pop3front.MessageInfo{Size: e.size, UIDL: uidl(e.uid, m.uidValidity)}
+		m.infos[i] = pop3front.MessageInfo{Size: e.size, UIDL: all[i*uidlLen : (i+1)*uidlLen]}
 	}
 	return nil
 }
@@ -101,5 +119,17 @@ func (m *maildrop) hidden(flags []imap.Flag) bool {
 // digits each, byte-identical to Dovecot's default pop3_uidl_format
 // %08Xu%08Xv, so users moved from Dovecot's POP3 re-download nothing.
 func uidl(uid imap.UID, uidValidity uint32) string {
-	return fmt.Sprintf("%08x%08x", uint32(uid), uidValidity)
+	return string(appendUIDL(nil, uid, uidValidity))
+}
+
+const uidlLen = 16
+
+func appendUIDL(b []byte, uid imap.UID, uidValidity uint32) []byte {
+	const hex = "0123456789abcdef"
+	for _, v := range [2]uint32{uint32(uid), uidValidity} {
+		for sh := 28; sh >= 0; sh -= 4 {
+			b = append(b, hex[v>>uint(sh)&0xf])
+		}
+	}
+	return b
 }

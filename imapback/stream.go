@@ -62,7 +62,17 @@ func (m *maildrop) openRetr(ctx context.Context, index int, e entry) (io.ReadClo
 		RFC822Size:  true,
 		BodySection: []*imap.FetchItemBodySection{{Peek: true}},
 	})
+	// Fetches ahead go out right behind this one (prefetch.go); until the
+	// server's item order is known, only after this body began.
+	key := aheadKey{index, false}
+	planned := m.ahead.ok
+	if planned {
+		m.planAhead(key)
+	}
 	err := s.begin()
+	if !planned {
+		m.planAhead(key)
+	}
 	if err == nil {
 		m.stream = s
 		return s, nil
@@ -81,6 +91,7 @@ func (m *maildrop) openRetr(ctx context.Context, index int, e entry) (io.ReadClo
 		return nil, tempErr(lostText, err)
 	}
 	s.release(nil)
+	m.markGone(index)
 	return nil, err
 }
 
@@ -108,15 +119,17 @@ func (s *retrStream) begin() error {
 				if it.Literal.Size() != e.size || (size >= 0 && size != e.size) {
 					log.Warn("upstream would deliver a different message: treating it as expunged",
 						"snapshot_size", e.size, "literal_size", it.Literal.Size(), "rfc822_size", size)
+					s.m.b.anomaly(AnomalySizeMismatch)
 					return pop3front.ErrExpunged
 				}
 				s.msg, s.lit, s.uid = msg, it.Literal, uid
+				s.m.noteOrder(s.op.unilateral())
 				return nil
 			}
 		}
 	}
 	if err := s.op.result; err != nil {
-		if ie := imapError(err); ie != nil && ie.Type == imap.StatusResponseTypeNo {
+		if ie := imapError(err); goneNo(ie) {
 			log.Info("message gone upstream (NO)", "err", err)
 			return pop3front.ErrExpunged
 		}

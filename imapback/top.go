@@ -64,6 +64,7 @@ func (m *maildrop) openTop(ctx context.Context, index int, e entry, lines int) (
 	})
 	if err != nil {
 		if errors.Is(err, pop3front.ErrExpunged) {
+			m.markGone(index)
 			return nil, err
 		}
 		if imapError(err) == nil {
@@ -144,13 +145,16 @@ func (s *topStream) fetch(header bool, off, n int64) (hdr, txt []byte, err error
 			continue
 		}
 		found, size, hdr, txt = true, sz, h, t
+		if header { // openTop, under m.mu: see aheadState
+			s.m.noteOrder(op.unilateral())
+		}
 	}
 	op.close()
 	if bad != nil {
 		return nil, nil, bad
 	}
 	if err := op.result; err != nil {
-		if ie := imapError(err); ie != nil && ie.Type == imap.StatusResponseTypeNo {
+		if ie := imapError(err); goneNo(ie) {
 			return nil, nil, pop3front.ErrExpunged
 		}
 		return nil, nil, err
@@ -161,6 +165,7 @@ func (s *topStream) fetch(header bool, off, n int64) (hdr, txt []byte, err error
 	if size != e.size {
 		s.m.log.Warn("upstream would deliver a different message: treating it as expunged",
 			"msg", s.index+1, "uid", e.uid, "snapshot_size", e.size, "rfc822_size", size)
+		s.m.b.anomaly(AnomalySizeMismatch)
 		return nil, nil, pop3front.ErrExpunged
 	}
 	return hdr, txt, nil

@@ -27,7 +27,8 @@ type watchConn struct {
 
 	mu      sync.Mutex
 	busy    int
-	expired error // a read timed out: the connection is dead for good
+	expired error       // a read timed out: the connection is dead for good
+	filter  *snapFilter // reads the snapshot's responses first (snapfilter.go)
 }
 
 func (c *watchConn) Read(p []byte) (int, error) {
@@ -36,6 +37,26 @@ func (c *watchConn) Read(p []byte) (int, error) {
 		c.prefix = c.prefix[n:]
 		return n, nil
 	}
+	c.mu.Lock()
+	f := c.filter
+	c.mu.Unlock()
+	if f != nil {
+		return c.readFiltered(f, p)
+	}
+	return c.readConn(p)
+}
+
+// setFilter installs f (snapfilter.go) before the command whose responses
+// it reads is sent; the reader goroutine removes it once it passed
+// through the rest.
+func (c *watchConn) setFilter(f *snapFilter) {
+	c.mu.Lock()
+	c.filter = f
+	c.mu.Unlock()
+}
+
+// readConn reads the connection under the watchdog.
+func (c *watchConn) readConn(p []byte) (int, error) {
 	c.mu.Lock()
 	if err := c.expired; err != nil {
 		// go-imap's decoder retries after an error (each token tries a

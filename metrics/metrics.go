@@ -32,6 +32,7 @@ type Metrics struct {
 	updatesTotal     *prometheus.CounterVec
 	upstreamDuration *prometheus.HistogramVec
 	upstreamErrors   *prometheus.CounterVec
+	upstreamAnomaly  *prometheus.CounterVec
 	penaltiesTotal   prometheus.Counter
 	penaltySeconds   prometheus.Counter
 }
@@ -86,6 +87,10 @@ func New() *Metrics {
 			Namespace: namespace, Subsystem: "upstream", Name: "errors_total",
 			Help: "Failed upstream IMAP operations, by operation.",
 		}, []string{"op"}),
+		upstreamAnomaly: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "upstream", Name: "anomalies_total",
+			Help: "Messages the upstream did not serve as snapshotted, by kind (expunged; size_mismatch: other bytes under the UID, never delivered).",
+		}, []string{"kind"}),
 		penaltiesTotal: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "pop3", Name: "auth_penalties_total",
 			Help: "Login attempts delayed by the failed-login penalty of their client address.",
@@ -98,7 +103,7 @@ func New() *Metrics {
 	m.Registry.MustRegister(
 		m.sessionsActive, m.sessionsTotal, m.sessionDuration, m.loginsTotal,
 		m.commandsTotal, m.retrievedTotal, m.retrievedBytes, m.deletedTotal,
-		m.updatesTotal, m.upstreamDuration, m.upstreamErrors,
+		m.updatesTotal, m.upstreamDuration, m.upstreamErrors, m.upstreamAnomaly,
 		m.penaltiesTotal, m.penaltySeconds,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -155,6 +160,10 @@ func (m *Metrics) UpstreamOp(op string, d time.Duration, err error) {
 		m.upstreamErrors.WithLabelValues(op).Inc()
 	}
 }
+
+// Anomaly implements imapback.AnomalyObserver. imapback passes a fixed
+// set of kinds, so the label cannot grow without bound.
+func (m *Metrics) Anomaly(kind string) { m.upstreamAnomaly.WithLabelValues(kind).Inc() }
 
 // AuthPenalty implements pop3front.PenaltyObserver.
 func (m *Metrics) AuthPenalty(d time.Duration) {

@@ -60,6 +60,9 @@ type UpstreamConfig struct {
 	InsecureSkipVerify bool     `toml:"insecure_skip_verify"`
 	DialTimeout        Duration `toml:"dial_timeout"`
 	CommandTimeout     Duration `toml:"command_timeout"`
+	// ForwardClientAddress sends the POP3 client's address with IMAP ID
+	// (RFC 2971) before login where the server advertises ID.
+	ForwardClientAddress bool `toml:"forward_client_address"`
 }
 
 // PolicyConfig says what POP3 actions become upstream.
@@ -145,6 +148,8 @@ func defaultConfig() Config {
 			Mailbox:        "INBOX",
 			DialTimeout:    Duration{10 * time.Second},
 			CommandTimeout: Duration{60 * time.Second},
+
+			ForwardClientAddress: true,
 		},
 		Policy: PolicyConfig{
 			Delete:  "flag",

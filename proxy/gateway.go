@@ -350,6 +350,9 @@ func newBackend(cfg *Config, up UpstreamConfig, obs imapback.Observer, logger *s
 			Keyword:        cfg.Policy.Keyword,
 			FallbackToFlag: cfg.Policy.FallbackToFlag,
 		},
+
+		ForwardClientAddress: up.ForwardClientAddress,
+		AllowMasterUser:      cfg.POP3.AllowMasterUser,
 	})
 }
 

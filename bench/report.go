@@ -1,0 +1,235 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+)
+
+type results struct {
+	Machine   map[string]string `json:"machine"`
+	Rounds    int               `json:"rounds"`
+	Quick     bool              `json:"quick"`
+	SeedSecs  float64           `json:"seed_seconds"`
+	Mailboxes string            `json:"mailboxes"`
+	Gateway   string            `json:"gateway"`
+	Rows      []*row            `json:"rows"`
+	Memory    *memResult        `json:"memory,omitempty"`
+
+	byName map[string]*row
+}
+
+// row is one line of the table: one metric for every system, and the
+// per-round ratios of the gateway to the others.
+type row struct {
+	Name    string               `json:"name"`
+	Desc    string               `json:"desc"`
+	Unit    string               `json:"unit"`
+	Higher  bool                 `json:"higher_is_better"`
+	Samples map[string][]sample  `json:"samples,omitempty"`
+	Values  map[string][]float64 `json:"values"`
+	Median  map[string]float64   `json:"median"`
+	Ratios  map[string]stat      `json:"ratios"`
+	Targets map[string]float64   `json:"targets,omitempty"`
+	Met     map[string]bool      `json:"met,omitempty"`
+}
+
+type stat struct {
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+	N      int     `json:"n"`
+}
+
+func (r *results) row(name, desc, unit string, higher bool, targets map[string]float64) *row {
+	if r.byName == nil {
+		r.byName = map[string]*row{}
+	}
+	if x := r.byName[name]; x != nil {
+		return x
+	}
+	x := &row{Name: name, Desc: desc, Unit: unit, Higher: higher, Targets: targets,
+		Samples: map[string][]sample{}, Values: map[string][]float64{}}
+	r.byName[name] = x
+	r.Rows = append(r.Rows, x)
+	return x
+}
+
+func (x *row) put(sys string, round int, v float64) {
+	vs := x.Values[sys]
+	for len(vs) <= round {
+		vs = append(vs, 0)
+	}
+	vs[round] = v
+	x.Values[sys] = vs
+}
+
+// add records one sample, with the derived rows (CPU per GB, latencies).
+func (r *results) add(sc *scenario, sys string, round int, s sample) {
+	x := r.row(sc.Name, sc.Desc, sc.Unit, sc.Higher, sc.Targets)
+	x.Samples[sys] = append(x.Samples[sys], s)
+	x.put(sys, round, s.Value)
+	if s.Bytes > 0 && sc.Unit == "MB/s" && (s.UpCPU > 0 || s.GWCPU > 0) {
+		gb := float64(s.Bytes) / 1e9
+		c := r.row(sc.Name+" cpu", "CPU s per GB served (gateway process + upstream processes) in "+sc.Name, "CPU s/GB", false, nil)
+		c.put(sys, round, (s.GWCPU+s.UpCPU)/gb)
+		if sys == sysGW {
+			g := r.row(sc.Name+" cpu-gw", "CPU s per GB of the gateway process alone in "+sc.Name, "CPU s/GB", false, nil)
+			g.put(sys, round, s.GWCPU/gb)
+			cl := r.row(sc.Name+" cpu-client", "CPU s per GB of the benchmark client in "+sc.Name, "CPU s/GB", false, nil)
+			cl.put(sys, round, s.ClientCPU/gb)
+		}
+	}
+	if s.P50ms > 0 {
+		r.row(sc.Name+" p50", "median RETR/FETCH latency in "+sc.Name, "ms", false, nil).put(sys, round, s.P50ms)
+		r.row(sc.Name+" p99", "99th percentile RETR/FETCH latency in "+sc.Name, "ms", false, nil).put(sys, round, s.P99ms)
+	}
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func (r *results) finish() {
+	for _, x := range r.Rows {
+		x.Median = map[string]float64{}
+		x.Ratios = map[string]stat{}
+		for sys, v := range x.Values {
+			x.Median[sys] = median(v)
+		}
+		gw := x.Values[sysGW]
+		for _, other := range []string{sysIMAP, sysPOP} {
+			ov := x.Values[other]
+			var ratios []float64
+			for i := range min(len(gw), len(ov)) {
+				if ov[i] > 0 && gw[i] > 0 {
+					ratios = append(ratios, gw[i]/ov[i])
+				}
+			}
+			if len(ratios) == 0 {
+				continue
+			}
+			key := sysGW + "/" + other
+			x.Ratios[key] = stat{Median: median(ratios), Min: slices.Min(ratios), Max: slices.Max(ratios), N: len(ratios)}
+			if t, ok := x.Targets[key]; ok {
+				if x.Met == nil {
+					x.Met = map[string]bool{}
+				}
+				m := x.Ratios[key].Median
+				x.Met[key] = x.Higher && m >= t || !x.Higher && m <= t
+			}
+		}
+	}
+}
+
+func fmtVal(v float64, unit string) string {
+	switch {
+	case v == 0:
+		return "-"
+	case unit == "s" && v < 1:
+		return fmt.Sprintf("%.1f ms", v*1000)
+	case unit == "s":
+		return fmt.Sprintf("%.2f s", v)
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	default:
+		return fmt.Sprintf("%.3g", v)
+	}
+}
+
+func fmtRatio(x *row, key string) string {
+	st, ok := x.Ratios[key]
+	if !ok {
+		return "-"
+	}
+	s := fmt.Sprintf("%.2fx [%.2f-%.2f]", st.Median, st.Min, st.Max)
+	if t, ok := x.Targets[key]; ok {
+		op := "<="
+		if x.Higher {
+			op = ">="
+		}
+		mark := "MET"
+		if !x.Met[key] {
+			mark = "MISSED"
+		}
+		s += fmt.Sprintf(" (%s%.1f %s)", op, t, mark)
+	}
+	return s
+}
+
+// print writes the one table of results.
+func (r *results) print(w io.Writer) {
+	fmt.Fprintf(w, "\npopbridge benchmark: %s CPUs (%s), %s, %s, %s; gateway: %s\n",
+		r.Machine["cpus"], r.Machine["cpu"], r.Machine["go"], "Dovecot "+r.Machine["dovecot"], "kernel "+r.Machine["kernel"], r.Gateway)
+	fmt.Fprintf(w, "mailboxes: %s\n", r.Mailboxes)
+	fmt.Fprintf(w, "%d interleaved rounds after a warm-up; medians, ratios are per-round gateway/other: median [min-max]\n\n", r.Rounds)
+	head := []string{"scenario", "unit", "gateway", "direct IMAP", "Dovecot POP3", "gateway/IMAP", "gateway/POP3"}
+	rows := [][]string{head}
+	for _, x := range r.Rows {
+		unit := x.Unit
+		if x.Higher {
+			unit += " ^"
+		} else {
+			unit += " v"
+		}
+		rows = append(rows, []string{x.Name, unit,
+			fmtVal(x.Median[sysGW], x.Unit), fmtVal(x.Median[sysIMAP], x.Unit), fmtVal(x.Median[sysPOP], x.Unit),
+			fmtRatio(x, sysGW+"/"+sysIMAP), fmtRatio(x, sysGW+"/"+sysPOP)})
+	}
+	if m := r.Memory; m != nil {
+		rows = append(rows,
+			[]string{"rss at rest", "MiB", fmt.Sprintf("%.1f", float64(m.RestKiB)/1024), "", "", "", ""},
+			[]string{fmt.Sprintf("peak growth %dx%.0fMB", m.Streams, float64(m.StreamSizeBytes)/1e6), "MiB v",
+				fmt.Sprintf("%.1f", float64(m.PeakGrowthMed)/1024), "", "", "", target(float64(m.PeakGrowthMed)/1024 <= 24, "<=24 MiB")},
+			[]string{fmt.Sprintf("per idle session (%d)", m.IdleSessions), "KiB v",
+				fmt.Sprintf("%.0f", m.PerIdleKiB), "", "", "", target(m.PerIdleKiB <= 256, "<=256 KiB")},
+		)
+	}
+	widths := make([]int, len(head))
+	for _, rw := range rows {
+		for i, c := range rw {
+			widths[i] = max(widths[i], len(c))
+		}
+	}
+	for i, rw := range rows {
+		var b strings.Builder
+		for j, c := range rw {
+			fmt.Fprintf(&b, "%-*s  ", widths[j], c)
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+		if i == 0 {
+			var sep strings.Builder
+			for j := range rw {
+				sep.WriteString(strings.Repeat("-", widths[j]) + "  ")
+			}
+			fmt.Fprintln(w, strings.TrimRight(sep.String(), " "))
+		}
+	}
+	fmt.Fprintln(w, "\n^ higher is better, v lower is better. CPU rows: gateway = gateway process + Dovecot's processes; others = Dovecot's processes.")
+}
+
+func target(ok bool, t string) string {
+	if ok {
+		return "(" + t + " MET)"
+	}
+	return "(" + t + " MISSED)"
+}
+
+func (r *results) writeJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
