@@ -319,6 +319,7 @@ func (s *session) cmdQUIT(args []byte) error {
 	if len(out.Deleted) == 0 && len(out.Retrieved) == 0 {
 		// Nothing to apply under any policy: no upstream round trip.
 		s.obs.Update(0, "none")
+		s.update = "none"
 		s.ok("Logging out.")
 		return endWith("quit", nil)
 	}
@@ -332,6 +333,7 @@ func (s *session) cmdQUIT(args []byte) error {
 	cancel()
 	if err != nil {
 		s.obs.Update(len(out.Deleted), "failed")
+		s.update = "failed"
 		s.logBackendError("commit", err)
 		// Invariant 3: any failure is [SYS/TEMP]; an *Error may say more.
 		text := textCommitFailed
@@ -342,6 +344,7 @@ func (s *session) cmdQUIT(args []byte) error {
 		return endWith("quit_failed", err)
 	}
 	s.obs.Update(len(out.Deleted), "ok")
+	s.update = "applied"
 	s.ok("Logging out.")
 	return endWith("quit", nil)
 }

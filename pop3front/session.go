@@ -2,6 +2,7 @@ package pop3front
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -99,6 +100,7 @@ type session struct {
 	retrBytes  int64
 	nTop       int
 	authFails  int
+	update     string // QUIT update: "applied", "failed", "none"; "" if not reached
 }
 
 // connWriter gives every write to the client its own deadline: one flush
@@ -347,6 +349,9 @@ func (s *session) finish(end *sessionEnd) {
 		slog.Int("top", s.nTop),
 		slog.Int("deleted", s.nDeleted),
 		slog.Int("auth_failures", s.authFails),
+		slog.String("tls", tlsVersion(s.conn)),
+		slog.String("update", cmp.Or(s.update, "not_reached")),
+		slog.String("uidl_hash", uidlHash(s.msgs)),
 		slog.String("end", end.reason),
 	}
 	if end.err != nil {
