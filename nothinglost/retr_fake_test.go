@@ -211,6 +211,13 @@ func TestFNoUIDPlusNoMove(t *testing.T) {
 		srv := fakeimap.Start(t, fakeimap.S(
 			fakeimap.Prelude(bare, 7, msgs...),
 			fakeimap.Select(3, 7),
+			// Without UIDPLUS the update first lists the UIDs that
+			// still exist (imapback/quirks.go: mailutils' loose UIDs).
+			fakeimap.Expect(`UID FETCH 1:\* \(UID\)`),
+			fakeimap.Send("* 1 FETCH (UID 3)"),
+			fakeimap.Send("* 2 FETCH (UID 5)"),
+			fakeimap.Send("* 3 FETCH (UID 9)"),
+			fakeimap.SendTagged("OK Fetch completed"),
 			fakeimap.Expect(`UID STORE 3,9 \+FLAGS\.SILENT \(\\Deleted\)`),
 			fakeimap.SendTagged("OK Store completed"),
 			fakeimap.Logout(),
