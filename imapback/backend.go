@@ -74,6 +74,21 @@ type Policy struct {
 	// expunge; MOVE or UIDPLUS for trash and archive), use "flag" and log
 	// a warning instead of refusing the login with -ERR [SYS/PERM].
 	FallbackToFlag bool
+
+	// UIDL selects the unique-id listing (uidl.go); default dovecot.
+	UIDL UIDLScheme
+	// UIDLFallback: when the server lacks what UIDL needs (OBJECTID for
+	// emailid, X-GM-EXT-1 for x-gm-msgid), use dovecot UIDLs and log a
+	// warning instead of refusing the login with -ERR [SYS/PERM].
+	UIDLFallback bool
+	// HideRetrieved stores RetrievedKeyword on messages RETR'd in a
+	// session that ended with QUIT, and hides them from later POP3
+	// listings (views.go).
+	HideRetrieved    bool
+	RetrievedKeyword string        // default "$POP3Retrieved"
+	MaxMessages      int           // list at most this many; 0: all
+	Window           Window        // which MaxMessages: newest (default) or oldest
+	MaxAge           time.Duration // list only messages received within it; 0: all
 }
 
 // Observer receives one call per upstream operation, for metrics. op is
@@ -93,6 +108,9 @@ type Config struct {
 	TLSConfig *tls.Config
 	Mailbox   string // default "INBOX"
 	Policy    Policy
+	// Overrides give matching users another policy; the first match
+	// wins (views.go).
+	Overrides []PolicyOverride
 	// DialTimeout bounds connecting: TCP, TLS and the greeting (default 10s).
 	DialTimeout time.Duration
 	// CommandTimeout is the watchdog for every upstream read while a
@@ -101,6 +119,9 @@ type Config struct {
 	CommandTimeout time.Duration
 	Logger         *slog.Logger // default slog.Default()
 	Observer       Observer     // optional
+	// Trace, when it matches the user, logs the session's IMAP lines with
+	// credentials redacted (wiretrace.go); nil traces nothing.
+	Trace *pop3front.WireTrace
 	// InsecureSkipVerify disables upstream certificate verification, for
 	// labs only (the caller logs a warning).
 	InsecureSkipVerify bool
@@ -196,6 +217,9 @@ func New(cfg Config) (*Backend, error) {
 	if !validKeyword(p.Keyword) {
 		return nil, fmt.Errorf("imapback: keyword %q: must be an IMAP atom not starting with a backslash", p.Keyword)
 	}
+	if err := finishConfig(&cfg); err != nil { // views.go
+		return nil, err
+	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 10 * time.Second
 	}
@@ -236,7 +260,7 @@ func (b *Backend) observe(op string, start time.Time, err error) {
 func (b *Backend) Probe(ctx context.Context) (err error) {
 	start := time.Now()
 	defer func() { b.observe("probe", start, err) }()
-	u, err := b.connect(ctx, nil)
+	u, err := b.connect(ctx, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -265,7 +289,11 @@ func (b *Backend) Login(ctx context.Context, req *pop3front.LoginRequest) (pop3f
 	if b.cfg.ForwardClientAddress {
 		fwd = idFields(req.Client)
 	}
-	u, err := b.connect(ctx, fwd)
+	var trace *slog.Logger
+	if b.cfg.Trace.Matches(req.Username) {
+		trace = b.cfg.Trace.Logger.With("user", req.Username)
+	}
+	u, err := b.connect(ctx, fwd, trace)
 	if err != nil {
 		log.Warn("upstream connect failed", "err", err)
 		return nil, err

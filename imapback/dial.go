@@ -37,7 +37,7 @@ type upstream struct {
 //
 // With idFields (Login, when forwarding is on), the pre-login exchange is
 // done by hand after TLS, to send them with ID where advertised (id.go).
-func (b *Backend) connect(ctx context.Context, idFields []string) (u *upstream, err error) {
+func (b *Backend) connect(ctx context.Context, idFields []string, trace *slog.Logger) (u *upstream, err error) {
 	start := time.Now()
 	defer func() { b.observe("connect", start, err) }()
 
@@ -82,6 +82,9 @@ func (b *Backend) connect(ctx context.Context, idFields []string) (u *upstream, 
 		// Without CAPABILITY in it, go-imap asks for the post-TLS
 		// capabilities, as RFC 3501 section 6.2.1 requires.
 		prefix = []byte("* OK TLS established\r\n")
+	}
+	if trace != nil {
+		conn = newTraceConn(conn, trace) // after TLS: what the server sees
 	}
 	if idFields != nil {
 		// Bytes read here come from the protected stream only: TLS is

@@ -19,6 +19,7 @@ func (s *session) cmdUSER(args []byte) error {
 		return s.badCommand(textMissingUser)
 	}
 	s.user, s.hasUser = string(args), true
+	s.traceUser(s.user)
 	s.ok("Send PASS.")
 	return nil
 }
@@ -74,6 +75,7 @@ const (
 // failures.
 func (s *session) login(mech, authz, user, pass string) error {
 	s.hasUser = false
+	s.traceUser(user)
 	if end := s.waitPenalty(); end != nil {
 		return end
 	}

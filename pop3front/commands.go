@@ -74,6 +74,9 @@ func (s *session) handle(line []byte) error {
 		s.obs.Command("UNKNOWN")
 		return s.badCommand(textBadChars)
 	}
+	if s.srv.Trace != nil {
+		s.traceClient(line)
+	}
 	cmd, args := parseCommand(line)
 	if cmd == nil {
 		s.obs.Command("UNKNOWN")

@@ -2,6 +2,7 @@ package pop3front
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"math"
 )
@@ -93,6 +94,9 @@ func (s *session) sendMessage(idx int, sec Section) error {
 		return s.ioEnd(err)
 	}
 	s.obs.Retrieved(sec.Top, s.dw.in)
+	if s.tracing {
+		s.trace("S", fmt.Sprintf("(%d octets of message %d, then the terminator)", s.dw.in, idx+1))
+	}
 	if sec.Top {
 		s.nTop++
 	} else {

@@ -3,6 +3,7 @@ package pop3front
 import (
 	"errors"
 	"strconv"
+	"strings"
 )
 
 // maxReplyLine is the longest status line, CRLF included (RFC 2449
@@ -41,6 +42,9 @@ const (
 // writeLine writes prefix, text and CRLF, cutting text so that the line
 // fits maxReplyLine. text must already be safe (see safeText).
 func (s *session) writeLine(prefix, text string) {
+	if s.tracing {
+		s.trace("S", strings.TrimSpace(prefix+" "+text))
+	}
 	if text == "" {
 		s.bw.WriteString(prefix)
 		s.bw.Write(crlf)
@@ -73,6 +77,7 @@ func (s *session) okNums(a, b int64, suffix string) {
 		buf = append(buf, suffix...)
 	}
 	buf = append(buf, crlf...)
+	s.traceServer(buf)
 	s.bw.Write(buf)
 }
 

@@ -23,6 +23,9 @@ func (s *session) cmdAUTH(args []byte) error {
 	a, n := splitArgs(args)
 	switch {
 	case n == 0:
+		if s.tracing {
+			s.trace("S", "+OK (mechanism list)")
+		}
 		if s.plaintextOK() {
 			s.bw.WriteString("+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n")
 		} else {
@@ -112,6 +115,9 @@ func (s *session) saslStep(challenge string) (resp []byte, ok bool, err error) {
 	s.bw.WriteString("+ ")
 	s.bw.WriteString(challenge)
 	s.bw.Write(crlf)
+	if s.tracing {
+		s.trace("S", "+ "+challenge)
+	}
 	if !s.lr.hasLine() {
 		if err := s.flush(); err != nil {
 			return nil, false, s.ioEnd(err)
@@ -120,6 +126,9 @@ func (s *session) saslStep(challenge string) (resp []byte, ok bool, err error) {
 	line, err := s.lr.readLine()
 	if err != nil {
 		return nil, false, s.readFailed(err)
+	}
+	if s.tracing {
+		s.trace("C", "<redacted SASL response>")
 	}
 	if len(line) == 1 && line[0] == '*' {
 		// RFC 5034 section 4: the client cancelled.

@@ -49,6 +49,9 @@ type Server struct {
 	// default) such a request fails like a wrong password and never
 	// reaches the Backend.
 	AllowMasterUser bool
+	// Trace, when set, logs the protocol lines of chosen sessions
+	// (wiretrace.go); nil traces nothing.
+	Trace *WireTrace
 
 	capsOnce    sync.Once
 	caps        *connCaps

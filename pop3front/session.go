@@ -101,6 +101,8 @@ type session struct {
 	nTop       int
 	authFails  int
 	update     string // QUIT update: "applied", "failed", "none"; "" if not reached
+	tracing    bool   // protocol lines are logged (Server.Trace)
+	curCmd     string // the command being handled, redacted (Server.Trace only)
 }
 
 // connWriter gives every write to the client its own deadline: one flush
@@ -137,6 +139,7 @@ func newSession(srv *Server, conn net.Conn, implicitTLS bool) *session {
 	// AuthTimeout is absolute: set once, before the session is visible to
 	// Shutdown, and never extended in AUTHORIZATION.
 	conn.SetReadDeadline(s.authDeadline())
+	s.tracing = srv.Trace.Matches("")
 	return s
 }
 
@@ -327,6 +330,7 @@ func (s *session) finish(end *sessionEnd) {
 		s.safeClose("stream", s.stream)
 		s.stream = nil
 	}
+	info := maildropAttrs(s.drop) // sessioninfo.go
 	if s.drop != nil {
 		s.safeClose("maildrop", s.drop)
 		s.drop = nil
@@ -357,7 +361,7 @@ func (s *session) finish(end *sessionEnd) {
 	if end.err != nil {
 		attrs = append(attrs, slog.String("error", end.err.Error()))
 	}
-	s.log.LogAttrs(context.Background(), level, "pop3 session ended", attrs...)
+	s.log.LogAttrs(context.Background(), level, "pop3 session ended", append(attrs, info...)...)
 }
 
 // linger half-closes the connection and drains what the client still

@@ -27,6 +27,10 @@ type Config struct {
 	Demo     DemoConfig     `toml:"demo"`
 	Metrics  MetricsConfig  `toml:"metrics"`
 	Log      LogConfig      `toml:"log"`
+
+	// DebugWire comes from the -debug-wire flag, never from the file: a
+	// user name, or "*", whose POP3 and IMAP lines are traced.
+	DebugWire string `toml:"-"`
 }
 
 // POP3Config is the client-facing side.
@@ -42,6 +46,12 @@ type POP3Config struct {
 	AllowMasterUser bool     `toml:"allow_master_user"`
 	ProxyProtocol   bool     `toml:"proxy_protocol"`
 	ProxyTrusted    []string `toml:"proxy_trusted"`
+	// Username modifiers (overrides.go): "keep:alice" logs in as alice
+	// with delete = keep. Off unless listed.
+	UserModifiers     []string    `toml:"user_modifiers"`
+	ModifierSeparator string      `toml:"modifier_separator"`
+	RecentMaxAge      AgeDuration `toml:"recent_max_age"`
+	RecentMaxMessages int         `toml:"recent_max_messages"`
 }
 
 // TLSConfig is the client-facing certificate, for listen_tls and STLS.
@@ -73,6 +83,16 @@ type PolicyConfig struct {
 	Archive        string `toml:"archive"`
 	Keyword        string `toml:"keyword"`
 	FallbackToFlag bool   `toml:"fallback_to_flag"`
+	// UIDL schemes and POP views (overrides.go, imapback/uidl.go,
+	// imapback/views.go).
+	UIDL             string           `toml:"uidl"`
+	UIDLRequired     bool             `toml:"uidl_required"`
+	HideRetrieved    bool             `toml:"hide_retrieved"`
+	RetrievedKeyword string           `toml:"retrieved_keyword"`
+	MaxMessages      int              `toml:"max_messages"`
+	Window           string           `toml:"window"`
+	MaxAge           AgeDuration      `toml:"max_age"`
+	Override         []OverrideConfig `toml:"override"`
 }
 
 // LimitsConfig bounds what one client can make the gateway do.
@@ -141,6 +161,9 @@ func defaultConfig() Config {
 			Listen:         "127.0.0.1:1110",
 			Greeting:       "POP3 gateway ready.",
 			AllowPlaintext: "loopback",
+
+			ModifierSeparator: ":",
+			RecentMaxAge:      AgeDuration{30 * 24 * time.Hour},
 		},
 		Upstream: UpstreamConfig{
 			Address:        demoAddress,
@@ -157,6 +180,11 @@ func defaultConfig() Config {
 			Trash:   "Trash",
 			Archive: "Archive",
 			Keyword: "$POP3Deleted",
+
+			UIDL:             "dovecot",
+			UIDLRequired:     true,
+			RetrievedKeyword: "$POP3Retrieved",
+			Window:           "newest",
 		},
 		Limits: LimitsConfig{
 			MaxLineLength:        1024,
@@ -288,6 +316,9 @@ func unjoin(err error) []error {
 // knows positions only for syntax errors, so this covers unknown keys and
 // bad values, which is what admins get wrong.
 func keyLine(data []byte, dotted string) int {
+	if n, ok := overrideKeyLine(data, dotted); ok { // overrides.go
+		return n
+	}
 	table, key := "", dotted
 	if i := strings.LastIndexByte(dotted, '.'); i >= 0 {
 		table, key = dotted[:i], dotted[i+1:]
@@ -414,6 +445,7 @@ func (c *Config) Validate() error {
 	}
 	check(oneOf("log.level", c.Log.Level, logLevels))
 	check(oneOf("log.format", c.Log.Format, logFormats))
+	errs = append(errs, c.validateViews()...) // overrides.go
 	return errors.Join(errs...)
 }
 

@@ -114,11 +114,12 @@ func (gw *Gateway) build(cfg *Config, prev *generation) (*generation, error) {
 		return nil, err
 	}
 	gen := &generation{backend: backend}
+	trace := wireTrace(cfg, gw.logger)
 	if gen.proxy, err = proxySettingsFor(cfg, gw.logger); err != nil {
 		return nil, err
 	}
 	gen.server = &pop3front.Server{
-		Backend:        backend,
+		Backend:        withModifiers(cfg, backend), // overrides.go
 		Logger:         gw.logger,
 		Observer:       gw.metrics,
 		Greeting:       cfg.POP3.Greeting,
@@ -143,6 +144,7 @@ func (gw *Gateway) build(cfg *Config, prev *generation) (*generation, error) {
 		},
 		Plaintext:       plaintextPolicy(cfg.POP3.AllowPlaintext),
 		AllowMasterUser: cfg.POP3.AllowMasterUser,
+		Trace:           trace,
 	}
 	if cfg.TLS.Cert != "" {
 		if gen.certs, err = newCertHolder(cfg.TLS.Cert, cfg.TLS.Key); err != nil {
@@ -208,6 +210,7 @@ func (gw *Gateway) Reload(ctx context.Context, cfg *Config) error {
 	if cfg.POP3.ListenTLS != "" && cfg.TLS.Cert == "" {
 		return errors.New("pop3.listen_tls needs [tls] cert and key")
 	}
+	cfg.DebugWire = old.DebugWire // a flag, not in the file
 	gen, err := gw.build(cfg, gw.current.Load())
 	if err != nil {
 		return err
@@ -333,6 +336,7 @@ func newBackend(cfg *Config, up UpstreamConfig, obs imapback.Observer, logger *s
 		return nil, err
 	}
 	return imapback.New(imapback.Config{
+		Trace:              wireTrace(cfg, logger),
 		Address:            up.Address,
 		InsecureSkipVerify: up.InsecureSkipVerify,
 		Security:           imapback.Security(up.Security),
@@ -342,14 +346,8 @@ func newBackend(cfg *Config, up UpstreamConfig, obs imapback.Observer, logger *s
 		CommandTimeout:     up.CommandTimeout.Duration,
 		Logger:             logger,
 		Observer:           obs,
-		Policy: imapback.Policy{
-			Delete:         imapback.DeletePolicy(cfg.Policy.Delete),
-			Seen:           imapback.SeenPolicy(cfg.Policy.Seen),
-			Trash:          cfg.Policy.Trash,
-			Archive:        cfg.Policy.Archive,
-			Keyword:        cfg.Policy.Keyword,
-			FallbackToFlag: cfg.Policy.FallbackToFlag,
-		},
+		Policy:             basePolicy(cfg.Policy),      // overrides.go
+		Overrides:          policyOverrides(cfg.Policy), // [[policy.override]]
 
 		ForwardClientAddress: up.ForwardClientAddress,
 		AllowMasterUser:      cfg.POP3.AllowMasterUser,
@@ -391,5 +389,22 @@ func upstreamTLS(up UpstreamConfig, logger *slog.Logger) (*tls.Config, error) {
 
 // expireFor derives the CAPA EXPIRE value (RFC 2449 section 6.7). The
 // gateway itself never removes mail the client did not delete, whatever
-// the delete policy, so retrieved messages are kept: NEVER.
-func expireFor(PolicyConfig) string { return "NEVER" }
+// the delete policy, so retrieved messages are kept: NEVER. Under
+// hide_retrieved a retrieved message leaves the POP3 listing at the QUIT
+// that follows (it stays in the mailbox for IMAP clients): 0. The value
+// is the global [policy]'s; overrides and modifiers do not change it.
+func expireFor(p PolicyConfig) string {
+	if p.HideRetrieved {
+		return "0"
+	}
+	return "NEVER"
+}
+
+// wireTrace is the -debug-wire tracer, nil when off. Traced lines are
+// logged at Info so they show whatever the log level.
+func wireTrace(cfg *Config, logger *slog.Logger) *pop3front.WireTrace {
+	if cfg.DebugWire == "" {
+		return nil
+	}
+	return &pop3front.WireTrace{User: cfg.DebugWire, Logger: logger.With("trace", "wire")}
+}

@@ -29,6 +29,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "proxy.toml", "configuration file (TOML)")
 	checkOnly := fs.Bool("check-config", false, "validate the configuration file and exit")
+	debugWire := fs.String("debug-wire", "", "trace POP3 and IMAP lines (credentials redacted) of this `user`, or \"*\" for every session")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -47,6 +48,7 @@ func run(args []string, stderr io.Writer) int {
 		return 0
 	}
 
+	cfg.DebugWire = *debugWire
 	level := new(slog.LevelVar)
 	logger := newLogger(cfg.Log, level, stderr)
 	slog.SetDefault(logger)
@@ -66,6 +68,9 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	gw.level = level
+	if cfg.DebugWire != "" {
+		logger.Warn("wire tracing on: POP3 and IMAP lines are logged (credentials redacted, message contents summarised)", "user", cfg.DebugWire)
+	}
 wait:
 	for {
 		select {
