@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDebugWire: -debug-wire traces both sides of one user's sessions,
+// credentials redacted.
+func TestDebugWire(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.POP3.Listen = "127.0.0.1:0"
+	cfg.Demo.IMAPListen = "127.0.0.1:0"
+	cfg.Demo.Password = "Canary-Demo-71f0"
+	cfg.DebugWire = "demo"
+	logs := &logBuffer{}
+	gw, err := StartGateway(context.Background(), &cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+
+	c := dialPOP3(t, gw.POP3Addr())
+	c.cmd("USER demo")
+	c.cmd("PASS " + cfg.Demo.Password)
+	c.cmd("RETR 1")
+	c.multi()
+	c.cmd("QUIT")
+	waitLog(t, logs, "pop3 session ended")
+	time.Sleep(50 * time.Millisecond) // the QUIT update's LOGOUT is traced after the reply
+	out := logs.String()
+	for _, want := range []string{`msg="pop3 wire"`, `line="PASS <redacted>"`, `msg="imap wire"`, "LOGIN <redacted>", "BODY.PEEK[]"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("trace lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, cfg.Demo.Password) || strings.Contains(out, "Alice Example") {
+		t.Errorf("trace leaks the password or message content:\n%s", out)
+	}
+}
