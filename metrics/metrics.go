@@ -32,6 +32,7 @@ type Metrics struct {
 	updatesTotal     *prometheus.CounterVec
 	upstreamDuration *prometheus.HistogramVec
 	upstreamErrors   *prometheus.CounterVec
+	tlsHandshakes    *prometheus.CounterVec
 	upstreamAnomaly  *prometheus.CounterVec
 	penaltiesTotal   prometheus.Counter
 	penaltySeconds   prometheus.Counter
@@ -83,6 +84,10 @@ func New() *Metrics {
 			Help:    "Latency of upstream IMAP operations, by operation.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 		}, []string{"op"}),
+		tlsHandshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "pop3", Name: "tls_handshakes_total",
+			Help: "TLS handshakes with clients, by mode (implicit, stls), version and result.",
+		}, []string{"mode", "version", "result"}),
 		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "upstream", Name: "errors_total",
 			Help: "Failed upstream IMAP operations, by operation.",
@@ -103,7 +108,7 @@ func New() *Metrics {
 	m.Registry.MustRegister(
 		m.sessionsActive, m.sessionsTotal, m.sessionDuration, m.loginsTotal,
 		m.commandsTotal, m.retrievedTotal, m.retrievedBytes, m.deletedTotal,
-		m.updatesTotal, m.upstreamDuration, m.upstreamErrors, m.upstreamAnomaly,
+		m.updatesTotal, m.upstreamDuration, m.upstreamErrors, m.tlsHandshakes, m.upstreamAnomaly,
 		m.penaltiesTotal, m.penaltySeconds,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -151,6 +156,15 @@ func (m *Metrics) Update(deleted int, result string) {
 	if result == "ok" {
 		m.deletedTotal.Add(float64(deleted))
 	}
+}
+
+// TLSHandshake implements pop3front.TLSObserver.
+func (m *Metrics) TLSHandshake(mode, version string, err error) {
+	result := "ok"
+	if err != nil {
+		result, version = "failed", "none"
+	}
+	m.tlsHandshakes.WithLabelValues(mode, version, result).Inc()
 }
 
 // UpstreamOp records one upstream IMAP operation (imapback's observer).

@@ -31,3 +31,10 @@ type Observer interface {
 type PenaltyObserver interface {
 	AuthPenalty(d time.Duration)
 }
+
+// TLSObserver is an optional extension of Observer, told of every TLS
+// handshake with a client: mode is "implicit" (POP3S) or "stls"; version
+// is the negotiated version's name (tls.VersionName), "" on failure.
+type TLSObserver interface {
+	TLSHandshake(mode, version string, err error)
+}

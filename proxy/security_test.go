@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -175,6 +176,16 @@ func TestGatewayTLS(t *testing.T) {
 	}
 	if _, serial := dialPOP3S(t, gw.POP3SAddr(), ca); serial != 101 {
 		t.Errorf("after a failed reload: serial %d", serial)
+	}
+	rec := httptest.NewRecorder()
+	gw.metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{
+		`popbridge_pop3_tls_handshakes_total{mode="implicit",result="ok",version="TLS 1.3"}`,
+		`popbridge_pop3_tls_handshakes_total{mode="stls",result="ok",version="TLS 1.3"}`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
 
