@@ -55,7 +55,7 @@ func (m *maildrop) Commit(ctx context.Context, outcome pop3front.Outcome) error 
 			if m.policy.Delete == DeleteKeep {
 				deleted = nil
 			}
-			if m.policy.Seen != SeenQuit {
+			if len(m.retrievedFlags()) == 0 {
 				retrieved = nil
 			}
 			if len(deleted) == 0 && len(retrieved) == 0 {
@@ -118,8 +118,12 @@ func (m *maildrop) apply(deleted, retrieved imap.UIDSet) error {
 		}
 	}
 	if len(retrieved) > 0 {
-		if err := m.c.Store(retrieved, addFlags(imap.FlagSeen), nil).Close(); err != nil {
-			return fmt.Errorf("UID STORE \\Seen: %w", err)
+		flags := m.retrievedFlags() // \Seen and/or the retrieved keyword (views.go)
+		if m.policy.HideRetrieved && !permanent(sel.PermanentFlags, imap.Flag(m.policy.RetrievedKeyword)) {
+			return fmt.Errorf("mailbox cannot store keyword %s permanently (PERMANENTFLAGS %v)", m.policy.RetrievedKeyword, sel.PermanentFlags)
+		}
+		if err := m.c.Store(retrieved, addFlags(flags...), nil).Close(); err != nil {
+			return fmt.Errorf("UID STORE %v: %w", flags, err)
 		}
 	}
 	if len(deleted) == 0 {

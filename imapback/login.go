@@ -138,8 +138,13 @@ func (u *upstream) open(ctx context.Context, req *pop3front.LoginRequest) (*mail
 		return nil, tempErr(unavailableText, err)
 	}
 
-	m.policy = u.b.cfg.Policy
+	m.policy = u.b.sessionPolicy(ctx, req) // views.go: per user, per login
+	m.extraAttrs = loginOptions(ctx).Attrs
 	if err := m.checkPolicy(); err != nil {
+		u.logout(ctx)
+		return nil, err
+	}
+	if err := m.checkUIDL(); err != nil { // uidl.go
 		u.logout(ctx)
 		return nil, err
 	}

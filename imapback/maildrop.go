@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -33,6 +34,11 @@ type maildrop struct {
 	policy      Policy      // effective: possibly downgraded to flag
 	msgs        []entry
 	infos       []pop3front.MessageInfo
+	uidlScheme  UIDLScheme          // effective: possibly fallen back to dovecot (uidl.go)
+	contentIDs  map[imap.UID]string // during the snapshot only (content scheme)
+	matched     int                 // messages the view's SEARCH matched (views.go)
+	chosen      int                 // of those, the ones the window keeps
+	extraAttrs  []slog.Attr         // LoginOptions.Attrs, for LogAttrs
 
 	mu     sync.Mutex   // serialises operations; taken before a stream's own lock
 	stream openStream   // the stream Open returned, until its Close

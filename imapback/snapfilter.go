@@ -26,6 +26,10 @@ import (
 // only passes bytes through, and removes itself once drained.
 type snapFilter struct {
 	hidden func(flags []byte) bool
+	// raw, when set, takes every line instead of parse: a command
+	// written by hand (uidl.go), whose tagged completion go-imap must
+	// never see.
+	raw *rawExchange
 
 	entries []entry
 
@@ -90,7 +94,7 @@ func (f *snapFilter) process(data []byte) []byte {
 		f.out = append(f.out, line...)
 		if n, ok := literalSuffix(line); ok {
 			f.lit, f.cont = n, true
-		} else if !cont && line[0] != '*' && line[0] != '+' {
+		} else if !cont && line[0] != '*' && line[0] != '+' && f.raw == nil {
 			f.through = true // the tagged completion: our part is over
 		}
 	}
@@ -129,6 +133,9 @@ func parseUint(b []byte) (uint64, bool) {
 // parse consumes one snapshot FETCH line: `* n FETCH (` items `)` CRLF,
 // items among UID, RFC822.SIZE and FLAGS only, each at most once.
 func (f *snapFilter) parse(line []byte) bool {
+	if f.raw != nil {
+		return f.raw.line(f, line)
+	}
 	l, ok := bytes.CutSuffix(line, []byte("\r\n"))
 	if !ok {
 		return false
@@ -233,6 +240,9 @@ func (m *maildrop) hiddenRaw(val []byte) bool {
 		if m.policy.Delete == DeleteKeyword && asciiFold(f, m.policy.Keyword) {
 			return true
 		}
+		if m.policy.HideRetrieved && asciiFold(f, m.policy.RetrievedKeyword) {
+			return true
+		}
 	}
 	return false
 }
@@ -256,7 +266,9 @@ func (c *watchConn) readFiltered(f *snapFilter, p []byte) (int, error) {
 		}
 		if f.through && len(f.partial) == 0 {
 			c.mu.Lock()
-			c.filter = nil
+			if c.filter == f { // not a filter installed since (uidl.go)
+				c.filter = nil
+			}
 			c.mu.Unlock()
 			return c.readConn(p)
 		}

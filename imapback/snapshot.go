@@ -8,8 +8,6 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-
-	"github.com/popbridge/popbridge/pop3front"
 )
 
 // snapshot lists the mailbox in one round trip:
@@ -25,20 +23,48 @@ import (
 //   - \Deleted, under every policy: the message is on its way out (marked by
 //     the flag policy, by an interrupted expunge/trash commit, or by
 //     another client) and must not be downloaded again;
-//   - Policy.Keyword, under the keyword policy.
+//   - Policy.Keyword, under the keyword policy;
+//   - Policy.RetrievedKeyword, under HideRetrieved.
+//
+// A view (views.go) first picks the UIDs with UID SEARCH and only those
+// are fetched. The content UIDL scheme adds
+// BODY.PEEK[HEADER.FIELDS (MESSAGE-ID DATE FROM)] to the FETCH; emailid
+// and x-gm-msgid fetch their identities with a second command (uidl.go).
 func (m *maildrop) snapshot(exists uint32) error {
 	m.msgs = nil
 	var f *snapFilter
+	set := imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}
+	var keep map[imap.UID]bool
+	if exists > 0 && m.policy.viewActive() {
+		// views.go: UID SEARCH picks the UIDs, only those are fetched.
+		var err error
+		if set, keep, err = m.viewSet(); err != nil {
+			return err
+		}
+		exists = min(exists, uint32(m.chosen)) // 0: nothing to fetch; else a capacity hint
+	}
+	var ids map[imap.UID]string // uidl.go: identities of the other UIDL schemes
+	if m.uidlScheme == UIDLContent {
+		m.contentIDs = make(map[imap.UID]string)
+	}
 	if exists > 0 {
 		// Most responses are parsed by the filter, off go-imap's decoder
 		// (snapfilter.go); go-imap's loop below gets whatever it declines.
 		f = newSnapFilter(m.hiddenRaw, int(min(exists, 1<<20)))
 		m.conn.setFilter(f)
-		cmd := m.c.Fetch(imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}, &imap.FetchOptions{
+		opts := &imap.FetchOptions{
 			UID:        true,
 			RFC822Size: true,
 			Flags:      true,
-		})
+		}
+		if m.uidlScheme == UIDLContent {
+			// The filter declines these responses (they carry a
+			// literal): go-imap's path reads them.
+			opts.BodySection = []*imap.FetchItemBodySection{{
+				Specifier: imap.PartSpecifierHeader, HeaderFields: contentFields, Peek: true,
+			}}
+		}
+		cmd := m.c.Fetch(set, opts)
 		m.msgs = nil
 		var bad error
 		for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
@@ -66,25 +92,34 @@ func (m *maildrop) snapshot(exists uint32) error {
 	}
 	slices.SortFunc(m.msgs, func(a, b entry) int { return cmp.Compare(a.uid, b.uid) })
 	m.msgs = slices.CompactFunc(m.msgs, func(a, b entry) bool { return a.uid == b.uid })
+	if keep != nil {
+		m.msgs = slices.DeleteFunc(m.msgs, func(e entry) bool { return !keep[e.uid] })
+	}
 	m.msgs = slices.Clip(m.msgs)
 
-	// Every UIDL is a 16-octet slice of one string: one allocation, not
-	// one per message.
-	buf := make([]byte, 0, uidlLen*len(m.msgs))
-	for _, e := range m.msgs {
-		buf = appendUIDL(buf, e.uid, m.uidValidity)
+	switch m.uidlScheme {
+	case UIDLContent:
+		ids, m.contentIDs = m.contentIDs, nil
+	case UIDLEmailID, UIDLGmail:
+		if len(m.msgs) > 0 {
+			var want imap.UIDSet
+			for _, e := range m.msgs {
+				want.AddNum(e.uid)
+			}
+			var err error
+			if ids, err = m.fetchObjectIDs(want); err != nil {
+				return err
+			}
+		}
 	}
-	all := string(buf)
-	m.infos = make([]pop3front.MessageInfo, len(m.msgs))
-	for i, e := range m.msgs {
-		m.infos[i] = pop3front.MessageInfo{Size: e.size, UIDL: all[i*uidlLen : (i+1)*uidlLen]}
-	}
-	return nil
+	return m.buildInfos(ids)
 }
 
 // snapshotItem reads one FETCH response; item order is not assumed.
 func (m *maildrop) snapshotItem(msg *imapclient.FetchMessageData) (e entry, hidden bool, err error) {
 	sizeSeen := false
+	var header []byte
+	headerSeen := false
 	for item := msg.Next(); item != nil; item = msg.Next() {
 		switch it := item.(type) {
 		case imapclient.FetchItemDataUID:
@@ -93,10 +128,27 @@ func (m *maildrop) snapshotItem(msg *imapclient.FetchMessageData) (e entry, hidd
 			e.size, sizeSeen = it.Size, true
 		case imapclient.FetchItemDataFlags:
 			hidden = m.hidden(it.Flags)
+		case imapclient.FetchItemDataBodySection:
+			// The content scheme's header fields (uidl.go).
+			var rerr error
+			header, rerr = readHeader(it.Literal)
+			headerSeen = true
+			if rerr != nil && err == nil {
+				err = fmt.Errorf("FETCH response for message %d: header fields: %w", msg.SeqNum, rerr)
+			}
 		}
+	}
+	if err != nil {
+		return e, false, err
 	}
 	if e.uid == 0 || !sizeSeen || e.size < 0 {
 		return e, false, fmt.Errorf("FETCH response for message %d lacks UID or RFC822.SIZE", msg.SeqNum)
+	}
+	if m.contentIDs != nil {
+		if !headerSeen {
+			return e, false, fmt.Errorf("FETCH response for message %d lacks the header fields", msg.SeqNum)
+		}
+		m.contentIDs[e.uid] = contentID(header, e.size)
 	}
 	return e, hidden, nil
 }
@@ -109,6 +161,9 @@ func (m *maildrop) hidden(flags []imap.Flag) bool {
 			return true
 		}
 		if m.policy.Delete == DeleteKeyword && strings.EqualFold(string(f), m.policy.Keyword) {
+			return true
+		}
+		if m.policy.HideRetrieved && strings.EqualFold(string(f), m.policy.RetrievedKeyword) {
 			return true
 		}
 	}
