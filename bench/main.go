@@ -54,6 +54,7 @@ func main() {
 	flag.BoolVar(&o.big, "100k", true, "seed the 100,000-message mailbox and run list100k (ignored with -quick)")
 	flag.IntVar(&o.idle, "idle", 200, "idle authenticated sessions for the memory scenario")
 	flag.BoolVar(&o.inproc, "inprocess", false, "run the gateway in this process (no RSS/CPU figures)")
+	flag.BoolVar(&o.imapc, "imapc", true, "also measure Dovecot's imapc POP3 gateway (list1k, retr1, retr16) when it can start")
 	flag.Parse()
 	if o.rounds == 0 {
 		o.rounds = 5
@@ -72,6 +73,12 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// imapcRecipe describes the imapc gateway in the results (see
+// dovecottest.ImapcGateway).
+const imapcRecipe = "second Dovecot instance, POP3 only: mail_location = imapc:~/imapc on the upstream's IMAP, " +
+	"passdb imap (userdb_imapc_user=%u userdb_imapc_password=%w), imapc_features = rfc822.size, " +
+	"pop3_no_flag_updates = yes, otherwise defaults"
 
 var allScenarioNames = []string{"list1k", "list100k", "retr1", "retr16", "top0", "conc8", "conc64", "memory"}
 
@@ -152,10 +159,26 @@ func runDovecot(o options, out io.Writer) (err error) {
 	fmt.Fprintf(out, "seeded and indexed in %.1fs\n", seedTime.Seconds())
 
 	e := &env{imapAddr: d.IMAPAddr(), popAddr: d.POP3Addr(), dovePGID: d.PID(), password: benchPassword}
+	imapcNote := ""
+	if o.imapc && (want["list1k"] || want["retr1"] || want["retr16"]) {
+		g, stopImapc, ierr := dovecottest.StartImapcGatewayForBench(logHost{os.Stderr}, d, dovecottest.ImapcOptions{})
+		if ierr != nil {
+			imapcNote = fmt.Sprintf("not measured: %v", ierr)
+			fmt.Fprintf(out, "note: Dovecot's imapc POP3 gateway could not start, continuing without it: %v\n", ierr)
+		} else {
+			defer stopImapc()
+			e.imapcAddr, e.imapcPGID = g.POP3Addr(), g.PID()
+			imapcNote = imapcRecipe
+			fmt.Fprintf(out, "Dovecot imapc POP3 gateway on %s\n", g.POP3Addr())
+		}
+	}
 	// Dovecot's long-lived processes (master, log, config, anvil, auth,
 	// stats ...), once the seeding's doveadm sessions are gone.
 	time.Sleep(time.Second)
 	e.doveBase = groupProcs(d.PID())
+	if e.imapcPGID != 0 {
+		e.imapcBase = groupProcs(e.imapcPGID)
+	}
 	var bin string
 	var gw gateway
 	res0Gateway := ""
@@ -209,6 +232,7 @@ func runDovecot(o options, out io.Writer) (err error) {
 		SeedSecs:  seedTime.Seconds(),
 		Mailboxes: describe(lay),
 		Gateway:   map[bool]string{true: "in-process", false: "separate process built from ./proxy"}[o.inproc],
+		Imapc:     imapcNote,
 	}
 	if res0Gateway != "" {
 		res.Gateway = res0Gateway
@@ -349,7 +373,7 @@ func runRounds(e *env, scs []*scenario, rounds int, res *results, out io.Writer)
 		fmt.Fprintf(out, "%s:", label)
 		for _, sc := range scs {
 			for _, sys := range sc.Systems {
-				if sys == sysPOP && e.popAddr == "" {
+				if !e.has(sys) {
 					continue
 				}
 				s, err := sc.run(e, sys)
@@ -368,6 +392,9 @@ func runRounds(e *env, scs []*scenario, rounds int, res *results, out io.Writer)
 			// started: what settleGroup waits for.
 			time.Sleep(time.Second)
 			e.doveBase = groupProcs(e.dovePGID)
+			if e.imapcPGID != 0 {
+				e.imapcBase = groupProcs(e.imapcPGID)
+			}
 		}
 	}
 	return nil

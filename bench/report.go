@@ -16,6 +16,7 @@ type results struct {
 	SeedSecs  float64           `json:"seed_seconds"`
 	Mailboxes string            `json:"mailboxes"`
 	Gateway   string            `json:"gateway"`
+	Imapc     string            `json:"dovecot_imapc,omitempty"` // how it ran, or why not
 	Rows      []*row            `json:"rows"`
 	Memory    *memResult        `json:"memory,omitempty"`
 
@@ -109,7 +110,7 @@ func (r *results) finish() {
 			x.Median[sys] = median(v)
 		}
 		gw := x.Values[sysGW]
-		for _, other := range []string{sysIMAP, sysPOP} {
+		for _, other := range []string{sysIMAP, sysPOP, sysImapc} {
 			ov := x.Values[other]
 			var ratios []float64
 			for i := range min(len(gw), len(ov)) {
@@ -173,9 +174,14 @@ func (r *results) print(w io.Writer) {
 	fmt.Fprintf(w, "\npopbridge benchmark: %s CPUs (%s), %s, %s, %s; gateway: %s\n",
 		r.Machine["cpus"], r.Machine["cpu"], r.Machine["go"], "Dovecot "+r.Machine["dovecot"], "kernel "+r.Machine["kernel"], r.Gateway)
 	fmt.Fprintf(w, "mailboxes: %s\n", r.Mailboxes)
-	fmt.Fprintf(w, "%d interleaved rounds after a warm-up; medians, ratios are per-round gateway/other: median [min-max]\n\n", r.Rounds)
-	head := []string{"scenario", "unit", "gateway", "direct IMAP", "Dovecot POP3", "gateway/IMAP", "gateway/POP3"}
+	fmt.Fprintf(w, "%d interleaved rounds after a warm-up; medians, ratios are per-round gateway/other: median [min-max]\n", r.Rounds)
+	if r.Imapc != "" {
+		fmt.Fprintf(w, "Dovecot imapc: %s\n", r.Imapc)
+	}
+	fmt.Fprintln(w)
+	head := []string{"scenario", "unit", "gateway", "direct IMAP", "Dovecot POP3", "Dovecot imapc", "gateway/IMAP", "gateway/POP3", "gateway/imapc"}
 	rows := [][]string{head}
+	imapc := false
 	for _, x := range r.Rows {
 		unit := x.Unit
 		if x.Higher {
@@ -183,18 +189,28 @@ func (r *results) print(w io.Writer) {
 		} else {
 			unit += " v"
 		}
+		if len(x.Values[sysImapc]) > 0 {
+			imapc = true
+		}
 		rows = append(rows, []string{x.Name, unit,
-			fmtVal(x.Median[sysGW], x.Unit), fmtVal(x.Median[sysIMAP], x.Unit), fmtVal(x.Median[sysPOP], x.Unit),
-			fmtRatio(x, sysGW+"/"+sysIMAP), fmtRatio(x, sysGW+"/"+sysPOP)})
+			fmtVal(x.Median[sysGW], x.Unit), fmtVal(x.Median[sysIMAP], x.Unit), fmtVal(x.Median[sysPOP], x.Unit), fmtVal(x.Median[sysImapc], x.Unit),
+			fmtRatio(x, sysGW+"/"+sysIMAP), fmtRatio(x, sysGW+"/"+sysPOP), fmtRatio(x, sysGW+"/"+sysImapc)})
 	}
 	if m := r.Memory; m != nil {
 		rows = append(rows,
-			[]string{"rss at rest", "MiB", fmt.Sprintf("%.1f", float64(m.RestKiB)/1024), "", "", "", ""},
+			[]string{"rss at rest", "MiB", fmt.Sprintf("%.1f", float64(m.RestKiB)/1024), "", "", "", "", "", ""},
 			[]string{fmt.Sprintf("peak growth %dx%.0fMB", m.Streams, float64(m.StreamSizeBytes)/1e6), "MiB v",
-				fmt.Sprintf("%.1f", float64(m.PeakGrowthMed)/1024), "", "", "", target(float64(m.PeakGrowthMed)/1024 <= 24, "<=24 MiB")},
+				fmt.Sprintf("%.1f", float64(m.PeakGrowthMed)/1024), "", "", "", "", target(float64(m.PeakGrowthMed)/1024 <= 24, "<=24 MiB"), ""},
 			[]string{fmt.Sprintf("per idle session (%d)", m.IdleSessions), "KiB v",
-				fmt.Sprintf("%.0f", m.PerIdleKiB), "", "", "", target(m.PerIdleKiB <= 256, "<=256 KiB")},
+				fmt.Sprintf("%.0f", m.PerIdleKiB), "", "", "", "", target(m.PerIdleKiB <= 256, "<=256 KiB"), ""},
 		)
+	}
+	if !imapc {
+		// No imapc column: drop "Dovecot imapc" and "gateway/imapc".
+		for i, rw := range rows {
+			rows[i] = append(rw[:5:5], rw[6:8]...)
+		}
+		head = rows[0]
 	}
 	widths := make([]int, len(head))
 	for _, rw := range rows {
@@ -216,7 +232,7 @@ func (r *results) print(w io.Writer) {
 			fmt.Fprintln(w, strings.TrimRight(sep.String(), " "))
 		}
 	}
-	fmt.Fprintln(w, "\n^ higher is better, v lower is better. CPU rows: gateway = gateway process + Dovecot's processes; others = Dovecot's processes.")
+	fmt.Fprintln(w, "\n^ higher is better, v lower is better. CPU rows: gateway = gateway process + Dovecot's processes; imapc = both Dovecot instances' processes; others = Dovecot's processes.")
 }
 
 func target(ok bool, t string) string {

@@ -13,6 +13,9 @@ const (
 	sysGW   = "gateway"
 	sysIMAP = "imap"         // direct IMAP to the upstream
 	sysPOP  = "dovecot-pop3" // Dovecot's own POP3 on the same store
+	// Dovecot's own POP3-to-IMAP gateway: a second instance, POP3 only,
+	// whose imapc storage logs in to the upstream's IMAP.
+	sysImapc = "dovecot-imapc"
 )
 
 // env is what the scenarios run against.
@@ -24,13 +27,31 @@ type env struct {
 	doveBase int    // Dovecot's processes with no session open
 	password string
 	restart  func() error // a fresh gateway process (nil in-process)
+
+	imapcAddr string // Dovecot's imapc POP3 gateway; "" when not running
+	imapcPGID int
+	imapcBase int // its processes with no session open
 }
 
 func (e *env) popFor(sys string) string {
-	if sys == sysGW {
+	switch sys {
+	case sysGW:
 		return e.gw.Addr()
+	case sysImapc:
+		return e.imapcAddr
 	}
 	return e.popAddr
+}
+
+// has reports whether sys can run in this environment.
+func (e *env) has(sys string) bool {
+	switch sys {
+	case sysPOP:
+		return e.popAddr != ""
+	case sysImapc:
+		return e.imapcAddr != ""
+	}
+	return true
 }
 
 // sample is one measurement of one system in one round.
@@ -58,17 +79,22 @@ type scenario struct {
 	run     func(e *env, sys string) (sample, error)
 }
 
-// meter measures the CPU of the gateway process, the upstream's process
-// group and this process around a measurement.
+// meter measures the CPU of the gateway under test (popbridge's process,
+// or the imapc gateway's process group for sysImapc), the upstream's
+// process group and this process around a measurement.
 type meter struct {
 	e                 *env
+	imapc             bool
 	t0                time.Time
 	gw0, up0, client0 float64
 }
 
-func startMeter(e *env) *meter {
-	m := &meter{e: e}
-	if pid := e.gw.PID(); pid != 0 {
+func startMeter(e *env, sys string) *meter {
+	m := &meter{e: e, imapc: sys == sysImapc && e.imapcPGID != 0}
+	if m.imapc {
+		settleGroup(e.imapcPGID, e.imapcBase)
+		m.gw0 = groupCPU(e.imapcPGID)
+	} else if pid := e.gw.PID(); pid != 0 {
 		m.gw0, _ = procCPU(pid, false)
 	}
 	if e.dovePGID != 0 {
@@ -84,13 +110,18 @@ func startMeter(e *env) *meter {
 // given a moment to exit and be reaped, so their time is counted.
 func (m *meter) stop(s *sample) {
 	s.ClientCPU = selfCPU() - m.client0
+	// The imapc gateway's processes first: their upstream sessions end
+	// when they exit.
+	if m.imapc {
+		settleGroup(m.e.imapcPGID, m.e.imapcBase)
+		s.GWCPU = groupCPU(m.e.imapcPGID) - m.gw0
+	} else if pid := m.e.gw.PID(); pid != 0 {
+		g, _ := procCPU(pid, false)
+		s.GWCPU = g - m.gw0
+	}
 	if m.e.dovePGID != 0 {
 		settleGroup(m.e.dovePGID, m.e.doveBase)
 		s.UpCPU = groupCPU(m.e.dovePGID) - m.up0
-	}
-	if pid := m.e.gw.PID(); pid != 0 {
-		g, _ := procCPU(pid, false)
-		s.GWCPU = g - m.gw0
 	}
 }
 
@@ -103,7 +134,7 @@ func selfCPU() float64 {
 // listScenario: login to the end of LIST, k sessions in a row, mean time.
 func listScenario(name, user string, k int) *scenario {
 	return &scenario{
-		Name: name, Unit: "s", Systems: []string{sysGW, sysIMAP, sysPOP},
+		Name: name, Unit: "s", Systems: []string{sysGW, sysIMAP, sysPOP, sysImapc},
 		Desc:    fmt.Sprintf("login to end of LIST (%s)", user),
 		Targets: map[string]float64{sysGW + "/" + sysIMAP: 1.5},
 		run: func(e *env, sys string) (sample, error) {
@@ -154,9 +185,9 @@ func listScenario(name, user string, k int) *scenario {
 // in flight. Value in MB/s of message octets.
 func downloadScenario(name, user string, depth int) *scenario {
 	return &scenario{
-		Name: name, Unit: "MB/s", Higher: true, Systems: []string{sysGW, sysIMAP, sysPOP},
+		Name: name, Unit: "MB/s", Higher: true, Systems: []string{sysGW, sysIMAP, sysPOP, sysImapc},
 		Desc:    fmt.Sprintf("full download, %d in flight (%s)", depth, user),
-		Targets: map[string]float64{sysGW + "/" + sysPOP: 0.9},
+		Targets: map[string]float64{sysGW + "/" + sysPOP: 0.9, sysGW + "/" + sysImapc: 2},
 		run: func(e *env, sys string) (sample, error) {
 			return download(e, sys, user, depth, "RETR", "BODY.PEEK[]")
 		},
@@ -182,7 +213,7 @@ func topScenario(name, user string) *scenario {
 
 func download(e *env, sys, user string, depth int, popCmd, imapItem string) (sample, error) {
 	var s sample
-	m := startMeter(e)
+	m := startMeter(e, sys)
 	var n int64
 	var d time.Duration
 	count := 0
@@ -255,7 +286,7 @@ func concScenario(name string, n int, users []string, perSession int) *scenario 
 		Desc: fmt.Sprintf("%d concurrent sessions, %d messages each", n, perSession),
 		run: func(e *env, sys string) (sample, error) {
 			var s sample
-			m := startMeter(e)
+			m := startMeter(e, sys)
 			var wg sync.WaitGroup
 			var mu sync.Mutex
 			var lat []time.Duration
