@@ -99,6 +99,14 @@ type Observer interface {
 	UpstreamOp(op string, d time.Duration, err error)
 }
 
+// CommitObserver is an optional interface of Config.Observer: Committed
+// is called after every QUIT update the upstream confirmed, with the
+// delete policy applied (after any override or fallback) and how many
+// messages it was applied to.
+type CommitObserver interface {
+	Committed(policy string, deleted int)
+}
+
 // Config configures a Backend.
 type Config struct {
 	Address  string // host:port

@@ -28,7 +28,7 @@ type Metrics struct {
 	commandsTotal    *prometheus.CounterVec
 	retrievedTotal   *prometheus.CounterVec
 	retrievedBytes   *prometheus.CounterVec
-	deletedTotal     prometheus.Counter
+	deletedTotal     *prometheus.CounterVec
 	updatesTotal     *prometheus.CounterVec
 	upstreamDuration *prometheus.HistogramVec
 	upstreamErrors   *prometheus.CounterVec
@@ -71,10 +71,10 @@ func New() *Metrics {
 			Namespace: namespace, Subsystem: "pop3", Name: "retrieved_bytes_total",
 			Help: "Octets of message data sent completely, before dot-stuffing.",
 		}, []string{"kind"}),
-		deletedTotal: prometheus.NewCounter(prometheus.CounterOpts{
+		deletedTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "pop3", Name: "messages_deleted_total",
-			Help: "Messages deleted by a successful QUIT update (per the delete policy).",
-		}),
+			Help: "Messages DELE'd and applied upstream by a confirmed QUIT update, by delete policy.",
+		}, []string{"policy"}),
 		updatesTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "pop3", Name: "updates_total",
 			Help: "QUIT updates, by result (ok, failed, none).",
@@ -153,9 +153,11 @@ func (m *Metrics) Retrieved(top bool, octets int64) {
 // Update implements pop3front.Observer.
 func (m *Metrics) Update(deleted int, result string) {
 	m.updatesTotal.WithLabelValues(result).Inc()
-	if result == "ok" {
-		m.deletedTotal.Add(float64(deleted))
-	}
+}
+
+// Committed implements imapback.CommitObserver.
+func (m *Metrics) Committed(policy string, deleted int) {
+	m.deletedTotal.WithLabelValues(policy).Add(float64(deleted))
 }
 
 // TLSHandshake implements pop3front.TLSObserver.

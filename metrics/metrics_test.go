@@ -41,6 +41,7 @@ func TestScriptedSessionCounts(t *testing.T) {
 	m.Retrieved(false, 50)
 	m.Retrieved(true, 10)
 	m.Update(1, "ok")
+	m.Committed("trash", 1)
 	m.SessionEnded("quit", 2*time.Second)
 	m.UpstreamOp("commit", time.Millisecond, errors.New("boom"))
 
@@ -55,9 +56,9 @@ popbridge_pop3_commands_total{command="STAT"} 1
 # TYPE popbridge_pop3_logins_total counter
 popbridge_pop3_logins_total{mechanism="PLAIN",result="failed"} 1
 popbridge_pop3_logins_total{mechanism="USER",result="ok"} 1
-# HELP popbridge_pop3_messages_deleted_total Messages deleted by a successful QUIT update (per the delete policy).
+# HELP popbridge_pop3_messages_deleted_total Messages DELE'd and applied upstream by a confirmed QUIT update, by delete policy.
 # TYPE popbridge_pop3_messages_deleted_total counter
-popbridge_pop3_messages_deleted_total 1
+popbridge_pop3_messages_deleted_total{policy="trash"} 1
 # HELP popbridge_pop3_retrieved_bytes_total Octets of message data sent completely, before dot-stuffing.
 # TYPE popbridge_pop3_retrieved_bytes_total counter
 popbridge_pop3_retrieved_bytes_total{kind="retr"} 150

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -156,6 +157,17 @@ func TestDemoDownloadAndDeleteShowAsFlags(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "DEMO UPSTREAM") {
 		t.Error("demo mode is not announced in the log")
+	}
+	rec := httptest.NewRecorder()
+	gw.metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{
+		`popbridge_pop3_messages_deleted_total{policy="flag"} 1`,
+		`popbridge_pop3_updates_total{result="ok"} 1`,
+		`popbridge_pop3_messages_retrieved_total{kind="retr"} 1`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
 
