@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -42,8 +41,7 @@ type Dovecot struct {
 	imapAddr string
 	pop3Addr string
 	users    map[string]string
-	cmd      *exec.Cmd
-	exited   chan struct{}
+	*master  // the running master; replaced by Restart
 }
 
 var instanceSeq atomic.Int64
@@ -171,62 +169,18 @@ func (d *Dovecot) writeUsers(users []User) error {
 // run starts the dovecot master in the foreground and waits until both
 // listeners greet. On success the process is stopped at the test's cleanup.
 func (d *Dovecot) run() error {
-	stderr, err := os.OpenFile(filepath.Join(d.dir, "dovecot.stderr"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	m, err := startMaster(d.bin.dovecot, d.confPath, d.dir,
+		listener{d.imapAddr, "* OK"}, listener{d.pop3Addr, "+OK"})
 	if err != nil {
 		return err
 	}
-	defer stderr.Close()
-	cmd := exec.Command(d.bin.dovecot, "-c", d.confPath, "-F")
-	cmd.Stdout, cmd.Stderr = stderr, stderr
-	// Its own process group, so that stragglers can be killed together; and
-	// SIGTERM if the test process dies without cleaning up (a timeout).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	d.cmd, d.exited = cmd, exited
-
-	deadline := time.Now().Add(15 * time.Second)
-	for _, l := range []struct{ addr, greeting string }{{d.imapAddr, "* OK"}, {d.pop3Addr, "+OK"}} {
-		for {
-			err := greets(l.addr, l.greeting)
-			if err == nil {
-				break
-			}
-			select {
-			case <-exited:
-				return fmt.Errorf("dovecot exited: %v", waitErr)
-			default:
-			}
-			if time.Now().After(deadline) {
-				d.stop()
-				return fmt.Errorf("%s did not greet in time: %v", l.addr, err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	d.master = m
 	d.t.Cleanup(d.stop)
 	return nil
 }
 
-// stop terminates the master (which stops its children), then kills the
-// whole process group if anything is left.
-func (d *Dovecot) stop() {
-	pgid := d.cmd.Process.Pid
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.exited:
-	case <-time.After(10 * time.Second):
-		d.t.Logf("dovecottest: dovecot did not stop on SIGTERM; killing its process group")
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-d.exited
-	}
-	// Children that outlived the master (they should not) go too.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-}
+// stop stops the running master.
+func (d *Dovecot) stop() { d.master.stop(d.t.Logf) }
 
 // greets dials addr and checks that the first line starts with prefix.
 func greets(addr, prefix string) error {

@@ -12,9 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // ImapcOptions adjust an imapc gateway. The zero value is the standard
@@ -52,8 +50,7 @@ type ImapcGateway struct {
 	confPath string
 	logPath  string
 	pop3Addr string
-	cmd      *exec.Cmd
-	exited   chan struct{}
+	*master
 }
 
 // StartImapcGateway starts an imapc POP3 gateway in front of upstream and
@@ -167,54 +164,17 @@ func (g *ImapcGateway) LogPath() string { return g.logPath }
 
 // run starts the master in the foreground and waits for the POP3 greeting.
 func (g *ImapcGateway) run() error {
-	stderr, err := os.OpenFile(filepath.Join(g.dir, "dovecot.stderr"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	m, err := startMaster(g.bin.dovecot, g.confPath, g.dir, listener{g.pop3Addr, "+OK"})
 	if err != nil {
 		return err
 	}
-	defer stderr.Close()
-	cmd := exec.Command(g.bin.dovecot, "-c", g.confPath, "-F")
-	cmd.Stdout, cmd.Stderr = stderr, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	g.cmd, g.exited = cmd, exited
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		err := greets(g.pop3Addr, "+OK")
-		if err == nil {
-			break
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("dovecot exited: %v", waitErr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			g.stop()
-			return fmt.Errorf("%s did not greet in time: %v", g.pop3Addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	g.master = m
 	g.t.Cleanup(g.stop)
 	return nil
 }
 
-// stop terminates the master, then kills what is left of its group.
-func (g *ImapcGateway) stop() {
-	pgid := g.cmd.Process.Pid
-	_ = g.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-g.exited:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-g.exited
-	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-}
+// stop stops the master.
+func (g *ImapcGateway) stop() { g.master.stop(g.t.Logf) }
 
 func (g *ImapcGateway) readLog() string {
 	var b strings.Builder
