@@ -41,17 +41,25 @@ type realServer struct {
 	// without, the keyword policy fails at QUIT with -ERR [SYS/TEMP] and
 	// the log names PERMANENTFLAGS (EXAMINE cannot tell at login).
 	keywords bool
+	// substitute: a fetch of a message another session expunged is
+	// answered OK with a 129-byte "message unavailable" stand-in (Courier);
+	// only the size check against the snapshot tells it from the message.
+	substitute bool
 }
 
 var realServers = []realServer{
 	{name: "mailutils", start: upstreams.StartMailutils, uidplus: false, keywords: false},
 	{name: "cyrus", start: upstreams.StartCyrus, uidplus: true, keywords: true},
+	{name: "courier", start: upstreams.StartCourier, uidplus: true, keywords: true, substitute: true},
 }
 
-// startGatewayFor starts the gateway in front of an IMAP server at addr.
-func startGatewayFor(t testing.TB, addr string, pol policy, fallback bool) *gateway {
+// startGatewayFor starts the gateway in front of srv, with the trash and
+// archive folders srv names (Courier's live under INBOX).
+func startGatewayFor(t testing.TB, srv *upstreams.Server, pol policy, fallback bool) *gateway {
 	t.Helper()
 	bin := gatewayBinary(t)
+	addr := srv.Addr()
+	trash, archive := folders(srv)
 	dir := t.TempDir()
 	for attempt := 1; ; attempt++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -73,14 +81,14 @@ mailbox = "INBOX"
 [policy]
 delete = %q
 seen = %q
-trash = "Trash"
-archive = "Archive"
+trash = %q
+archive = %q
 fallback_to_flag = %v
 
 [log]
 level = "debug"
 format = "text"
-`, popAddr, addr, pol.Delete, pol.Seen, fallback)
+`, popAddr, addr, pol.Delete, pol.Seen, trash, archive, fallback)
 		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -125,6 +133,18 @@ format = "text"
 	}
 }
 
+// folders returns the trash and archive folders of srv.
+func folders(srv *upstreams.Server) (trash, archive string) {
+	trash, archive = "Trash", "Archive"
+	if srv.Trash != "" {
+		trash = srv.Trash
+	}
+	if srv.Archive != "" {
+		archive = srv.Archive
+	}
+	return trash, archive
+}
+
 // served returns the corpus with Served replaced by what srv serves for
 // each message (same order: UIDs ascending).
 func served(t *testing.T, srv *upstreams.Server, user string, msgs []testmail.Message) []testmail.Message {
@@ -162,7 +182,9 @@ func TestServersClientsDownload(t *testing.T) {
 			user := srv.Login("small")
 			var corpus []testmail.Message
 			for _, m := range testmail.Small() {
-				// Cyrus refuses bare LF and NUL: those are left out.
+				// Cyrus refuses bare LF and NUL: those are left out
+				// (Courier stores every message of the corpus; it adds a
+				// missing final CRLF and keeps NUL).
 				if err := srv.TryAppend(t, "small", "INBOX", m.Raw)[0]; err != nil {
 					t.Logf("%s refuses %s: %v", rs.name, m.Name, err)
 					continue
@@ -171,7 +193,7 @@ func TestServersClientsDownload(t *testing.T) {
 			}
 			msgs := served(t, srv, "small", corpus)
 			before := srv.Messages(t, "small", "INBOX")
-			g := startGatewayFor(t, srv.Addr(), policy{Delete: "flag", Seen: "never"}, false)
+			g := startGatewayFor(t, srv, policy{Delete: "flag", Seen: "never"}, false)
 			expect := func(m testmail.Message) []byte { return testmail.POP3Octets(m.Served) }
 			var mu sync.Mutex
 			times := map[string]time.Duration{}
@@ -229,7 +251,7 @@ func TestServersDeletePolicies(t *testing.T) {
 					u := users[i].Name
 					srv.Append(t, u, "INBOX", testmail.Ordinary(3)[0].Raw, testmail.Ordinary(3)[1].Raw, testmail.Ordinary(3)[2].Raw)
 					before := srv.Messages(t, u, "INBOX")
-					g := startGatewayFor(t, srv.Addr(), policy{Delete: r.pol, Seen: "never"}, r.fallback)
+					g := startGatewayFor(t, srv, policy{Delete: r.pol, Seen: "never"}, r.fallback)
 					p := dialPOP3(t, g.addr)
 					p.ok("USER " + srv.Login(u))
 					reply := p.cmd("PASS pw")
@@ -290,6 +312,13 @@ func TestServersDeletePolicies(t *testing.T) {
 							if present {
 								t.Errorf("%s: UID %d still in INBOX", effective, two)
 							}
+							trash, archive := folders(srv)
+							folder := map[string]string{"trash": trash, "archive": archive}[effective]
+							if folder != "" {
+								if n := len(srv.Messages(t, u, folder)); n != 1 {
+									t.Errorf("%s: %s holds %d messages, want 1", effective, folder, n)
+								}
+							}
 						}
 					}
 				})
@@ -347,7 +376,9 @@ func phoneExpunge(t *testing.T, srv *upstreams.Server, user string, uidplus bool
 // while a POP3 session is open. RETR answers each message either exactly
 // as snapshotted or "expunged" (never other bytes), and QUIT with DELE
 // 2, 3 and 5 flags message 3 only: on mailutils a UID above the last
-// would otherwise name the last message.
+// would otherwise name the last message. Courier answers the fetches of 2
+// and 5 with its 129-byte stand-in: never delivered, and the gateway's log
+// shows its size check refused it.
 func TestServersPhoneExpunge(t *testing.T) {
 	for _, rs := range realServers {
 		t.Run(rs.name, func(t *testing.T) {
@@ -358,7 +389,7 @@ func TestServersPhoneExpunge(t *testing.T) {
 			}
 			msgs := served(t, srv, "u", corpus)
 			before := srv.Messages(t, "u", "INBOX")
-			g := startGatewayFor(t, srv.Addr(), policy{Delete: "flag", Seen: "never"}, false)
+			g := startGatewayFor(t, srv, policy{Delete: "flag", Seen: "never"}, false)
 			p := dialPOP3(t, g.addr)
 			p.login(srv.Login("u"), "pw")
 			stat := p.ok("STAT")
@@ -372,7 +403,9 @@ func TestServersPhoneExpunge(t *testing.T) {
 				switch {
 				case strings.HasPrefix(status, "+OK"):
 					got := unstuff(raw)
-					if !bytes.Equal(got, want) {
+					if bytes.Contains(got, []byte("Subject: message unavailable")) {
+						t.Errorf("RETR %d delivered %s's %d-byte stand-in for an expunged message", n, rs.name, len(got))
+					} else if !bytes.Equal(got, want) {
 						t.Errorf("RETR %d delivered other bytes than the snapshotted message: %s", n, firstDiff(got, want))
 					}
 					if n == 2 || n == 5 {
@@ -381,6 +414,14 @@ func TestServersPhoneExpunge(t *testing.T) {
 				case strings.HasPrefix(status, fmt.Sprintf("-ERR Message %d expunged.", n)) && (n == 2 || n == 5):
 				default:
 					t.Errorf("RETR %d = %q", n, status)
+				}
+				if rs.substitute && (n == 2 || n == 5) && !strings.HasPrefix(status, "-ERR") {
+					t.Errorf("RETR %d = %q, want -ERR: %s no longer has the message", n, status, rs.name)
+				}
+			}
+			if rs.substitute {
+				if l := g.log(); !strings.Contains(l, "upstream would deliver a different message") || !strings.Contains(l, "literal_size=129") {
+					t.Errorf("the gateway's log does not show the size check refusing %s's 129-byte stand-in", rs.name)
 				}
 			}
 			p.ok("DELE 2")
@@ -412,7 +453,7 @@ func TestServersTwoSessions(t *testing.T) {
 			}
 			msgs := served(t, srv, "u", corpus)
 			before := srv.Messages(t, "u", "INBOX")
-			g := startGatewayFor(t, srv.Addr(), policy{Delete: "flag", Seen: "never"}, false)
+			g := startGatewayFor(t, srv, policy{Delete: "flag", Seen: "never"}, false)
 			a, b := dialPOP3(t, g.addr), dialPOP3(t, g.addr)
 			a.login(srv.Login("u"), "pw")
 			b.login(srv.Login("u"), "pw")

@@ -123,7 +123,7 @@ func (p Profile) Has(c string) bool {
 
 // Substitute is Courier's stand-in for a message that vanished: 129
 // octets.
-var Substitute = []byte("From: Courier mail server <postmaster>\r\nSubject: message unavailable\r\n\r\nThis message is no longer available.\r\n.\r\n\r\n")
+var Substitute = []byte("From: System Administrator <root@localhost>\r\nSubject: message unavailable\r\n\r\nThis message is no longer available on the server.\r\n")
 
 // Message is one message of a Mailbox.
 type Message struct {

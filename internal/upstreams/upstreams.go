@@ -1,9 +1,10 @@
 // Package upstreams starts real IMAP servers other than Dovecot for a
 // test, each as a private instance on a loopback port with its own
 // configuration in a temporary directory: GNU Mailutils imap4d (Debian
-// package mailutils-imap4d, which installs beside Dovecot) and Cyrus IMAP
-// (Debian's packages conflict with Dovecot's: .ci/install-servers unpacks
-// them into a private tree instead).
+// package mailutils-imap4d, which installs beside Dovecot), Cyrus IMAP and
+// Courier-IMAP (Debian's packages conflict with Dovecot's:
+// .ci/install-servers unpacks them into a private tree instead; Courier
+// runs in a private mount namespace, see courier.go).
 //
 // A missing server fails the test when CI=true and skips it otherwise,
 // with the installation hint (the rule of package dovecottest).
@@ -51,6 +52,11 @@ type Server struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	logPath string
+
+	// Trash and Archive name the folders a gateway in front of this server
+	// is configured with; empty means "Trash" and "Archive" (Courier's
+	// folders live under INBOX).
+	Trash, Archive string
 }
 
 // Addr is the server's IMAP address (plaintext, loopback).
@@ -201,7 +207,10 @@ func (s *Server) start(t testing.TB, cmd *exec.Cmd) error {
 	}
 	defer logFile.Close()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid, cmd.SysProcAttr.Pdeathsig = true, syscall.SIGKILL
 	if err := cmd.Start(); err != nil {
 		return err
 	}
