@@ -295,7 +295,7 @@ func (b *Backend) Login(ctx context.Context, req *pop3front.LoginRequest) (pop3f
 	}
 	var fwd []string
 	if b.cfg.ForwardClientAddress {
-		fwd = idFields(req.Client)
+		fwd = idFields(req.Client, req.Local)
 	}
 	var trace *slog.Logger
 	if b.cfg.Trace.Matches(req.Username) {

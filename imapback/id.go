@@ -40,30 +40,41 @@ const (
 	tagID           = "I2"
 )
 
-// idFields returns the ID parameters describing client: IP address text
-// (IPv4-mapped addresses unmapped, zones dropped) and port, nothing else,
-// so a value can never need escaping. It returns nil when client is not
-// an IP address (nil, or a unix socket).
-func idFields(client net.Addr) []string {
-	if client == nil {
+// idFields returns the ID parameters describing client, and local (the
+// address the client connected to) as Dovecot's x-connected-ip/port: IP
+// address text (IPv4-mapped addresses unmapped, zones dropped) and port,
+// nothing else, so a value can never need escaping. It returns nil when
+// client is not an IP address (nil, or a unix socket).
+func idFields(client, local net.Addr) []string {
+	f := addrFields(nil, "x-originating", client)
+	if f == nil {
 		return nil
 	}
+	return addrFields(f, "x-connected", local)
+}
+
+// addrFields appends prefix-ip and prefix-port for a, when a is an IP
+// address (port 0 is left out).
+func addrFields(f []string, prefix string, a net.Addr) []string {
+	if a == nil {
+		return f
+	}
 	var ap netip.AddrPort
-	if ta, ok := client.(*net.TCPAddr); ok {
+	if ta, ok := a.(*net.TCPAddr); ok {
 		ap = ta.AddrPort()
 	} else {
 		var err error
-		if ap, err = netip.ParseAddrPort(client.String()); err != nil {
-			return nil
+		if ap, err = netip.ParseAddrPort(a.String()); err != nil {
+			return f
 		}
 	}
 	ip := ap.Addr().Unmap().WithZone("")
 	if !ip.IsValid() {
-		return nil
+		return f
 	}
-	f := []string{"x-originating-ip", ip.String()}
+	f = append(f, prefix+"-ip", ip.String())
 	if ap.Port() != 0 {
-		f = append(f, "x-originating-port", strconv.Itoa(int(ap.Port())))
+		f = append(f, prefix+"-port", strconv.Itoa(int(ap.Port())))
 	}
 	return f
 }

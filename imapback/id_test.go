@@ -119,11 +119,18 @@ func TestIDFields(t *testing.T) {
 		{&net.TCPAddr{}, ""},
 		{nil, ""},
 	} {
-		if got := strings.Join(idFields(tc.addr), " "); got != tc.want {
+		if got := strings.Join(idFields(tc.addr, nil), " "); got != tc.want {
 			t.Errorf("%v: %q, want %q", tc.addr, got, tc.want)
 		}
 	}
-	cmd, err := idCommand("I2", idFields(client7))
+	local := &net.TCPAddr{IP: net.IPv4(198, 51, 100, 1), Port: 995}
+	if got := strings.Join(idFields(client7, local), " "); got != "x-originating-ip 192.0.2.7 x-originating-port 50312 x-connected-ip 198.51.100.1 x-connected-port 995" {
+		t.Errorf("with the local address: %q", got)
+	}
+	if got := idFields(nil, local); got != nil {
+		t.Errorf("no client, local only: %q", got)
+	}
+	cmd, err := idCommand("I2", idFields(client7, nil))
 	if err != nil || cmd != `I2 ID ("x-originating-ip" "192.0.2.7" "x-originating-port" "50312")`+"\r\n" {
 		t.Errorf("%q, %v", cmd, err)
 	}

@@ -94,6 +94,7 @@ func (s *session) login(mech, authz, user, pass string) error {
 		AuthzID:   authz,
 		Mechanism: mech,
 		Client:    s.clientNetAddr(),
+		Local:     s.raw.LocalAddr(),
 		TLS:       s.isTLS(),
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.lim.LoginTimeout)

@@ -29,7 +29,10 @@ type LoginRequest struct {
 	AuthzID   string // SASL authorization identity; "" when none was given
 	Mechanism string // "USER", "PLAIN" or "LOGIN"
 	Client    net.Addr
-	TLS       bool // the client connection is protected by TLS
+	// Local is the address the client connected to: the gateway's own,
+	// or the destination a PROXY header carried (nil when unknown).
+	Local net.Addr
+	TLS   bool // the client connection is protected by TLS
 }
 
 // MessageInfo describes one message of the maildrop.

@@ -169,12 +169,16 @@ func TestDovecotUpstream(t *testing.T) {
 				line = grepLines(d.log(t, from), "Login: user=<alice>")
 				return line != ""
 			})
-			want := "rip=127.0.0.1,"
+			want := []string{"rip=127.0.0.1,"}
 			if fwd {
-				want = "rip=192.0.2.7,"
+				// The PROXY header's destination is the address the
+				// client connected to (proxyHeader: 10.0.0.11:110).
+				want = []string{"rip=192.0.2.7,", "lip=10.0.0.11,"}
 			}
-			if !strings.Contains(line, want) {
-				t.Errorf("Dovecot's login line %q lacks %q", line, want)
+			for _, w := range want {
+				if !strings.Contains(line, w) {
+					t.Errorf("Dovecot's login line %q lacks %q", line, w)
+				}
 			}
 		})
 	}
