@@ -115,7 +115,10 @@ type Config struct {
 	// verified. ServerName defaults to the host of Address.
 	TLSConfig *tls.Config
 	Mailbox   string // default "INBOX"
-	Policy    Policy
+	// Folders, when set, replaces Mailbox: these mailboxes are presented
+	// as one maildrop, in this order (folders.go).
+	Folders []string
+	Policy  Policy
 	// Overrides give matching users another policy; the first match
 	// wins (views.go).
 	Overrides []PolicyOverride
@@ -192,6 +195,9 @@ func New(cfg Config) (*Backend, error) {
 	}
 	if strings.ContainsAny(cfg.Mailbox, "\x00\r\n") {
 		return nil, fmt.Errorf("imapback: mailbox %q: invalid characters", cfg.Mailbox)
+	}
+	if err := checkFolders(cfg.Folders); err != nil { // folders.go
+		return nil, err
 	}
 	p := &cfg.Policy
 	if p.Delete == "" {

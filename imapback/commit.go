@@ -18,7 +18,9 @@ import (
 // used. With nothing to apply it only logs out. Otherwise it SELECTs the
 // mailbox read-write (the session held it with EXAMINE), checks that
 // UIDVALIDITY is unchanged (if not, the UIDs name other messages: nothing
-// is applied), then, waiting for each tagged OK:
+// is applied; with several folders, every folder with something to apply
+// is checked before anything changes: folders.go), then, waiting for each
+// tagged OK:
 //
 //   - seen=quit: UID STORE retrieved +FLAGS.SILENT (\Seen);
 //   - flag: UID STORE deleted +FLAGS.SILENT (\Deleted);
@@ -47,23 +49,20 @@ func (m *maildrop) Commit(ctx context.Context, outcome pop3front.Outcome) error 
 	m.done = true
 	m.stopAhead() // prefetches in flight end first; nothing of them is kept
 
-	deleted, err := m.uids(m.withoutGone(outcome.Deleted))
+	deletedIdx, retrievedIdx := m.withoutGone(outcome.Deleted), outcome.Retrieved
+	if m.policy.Delete == DeleteKeep {
+		deletedIdx = nil
+	}
+	if len(m.retrievedFlags()) == 0 {
+		retrievedIdx = nil
+	}
+	work, err := m.folderWork(deletedIdx, retrievedIdx)
 	if err == nil {
-		var retrieved imap.UIDSet
-		retrieved, err = m.uids(outcome.Retrieved)
-		if err == nil {
-			if m.policy.Delete == DeleteKeep {
-				deleted = nil
-			}
-			if len(m.retrievedFlags()) == 0 {
-				retrieved = nil
-			}
-			if len(deleted) == 0 && len(retrieved) == 0 {
-				m.logout(ctx)
-				return nil
-			}
-			err = m.do(ctx, "commit", func() error { return m.apply(deleted, retrieved) })
+		if len(work) == 0 {
+			m.logout(ctx)
+			return nil
 		}
+		err = m.do(ctx, "commit", func() error { return m.applyAll(work) })
 	}
 	if err != nil {
 		m.log.Error("QUIT update failed", "policy", m.policy.Delete, "deleted", len(outcome.Deleted), "err", err)
@@ -82,37 +81,105 @@ func (m *maildrop) Commit(ctx context.Context, outcome pop3front.Outcome) error 
 	return nil
 }
 
-// uids maps message indexes to the snapshot's UIDs.
-func (m *maildrop) uids(indexes []int) (imap.UIDSet, error) {
-	l := make([]imap.UID, 0, len(indexes))
-	for _, i := range indexes {
-		if i < 0 || i >= len(m.msgs) {
-			return nil, fmt.Errorf("message index %d out of range", i)
+// work is what QUIT applies to one folder.
+type work struct {
+	folder             int
+	deleted, retrieved imap.UIDSet
+}
+
+// folderWork maps message indexes to the snapshot's UIDs, folder by
+// folder; folders with nothing to apply are left out.
+func (m *maildrop) folderWork(deleted, retrieved []int) ([]work, error) {
+	byFolder := make([][2][]imap.UID, len(m.folders))
+	for k, indexes := range [2][]int{deleted, retrieved} {
+		for _, i := range indexes {
+			if i < 0 || i >= len(m.msgs) {
+				return nil, fmt.Errorf("message index %d out of range", i)
+			}
+			e := m.msgs[i]
+			byFolder[e.folder][k] = append(byFolder[e.folder][k], e.uid)
 		}
-		l = append(l, m.msgs[i].uid)
+	}
+	var out []work
+	for fi, l := range byFolder {
+		if len(l[0]) == 0 && len(l[1]) == 0 {
+			continue
+		}
+		out = append(out, work{folder: fi, deleted: uidSet(l[0]), retrieved: uidSet(l[1])})
+	}
+	return out, nil
+}
+
+// uidSet makes a UID set of l; adjacent UIDs merge into ranges, and a
+// range holds no UID outside l.
+func uidSet(l []imap.UID) imap.UIDSet {
+	if len(l) == 0 {
+		return nil
 	}
 	slices.Sort(l)
 	l = slices.Compact(l)
-	// Adjacent UIDs merge into ranges; a range holds no UID outside l.
 	var set imap.UIDSet
 	for _, u := range l {
 		set.AddNum(u)
 	}
-	return set, nil
+	return set
+}
+
+// applyAll SELECTs every folder with work and checks its UIDVALIDITY
+// before changing anything (a change anywhere applies nothing), then
+// applies each folder's work, the folder SELECTed last first.
+func (m *maildrop) applyAll(ws []work) error {
+	sels := make([]*imap.SelectData, len(ws))
+	for i, w := range ws {
+		sel, err := m.selectFolder(w.folder)
+		if err != nil {
+			return err
+		}
+		sels[i] = sel
+	}
+	for i := len(ws) - 1; i >= 0; i-- {
+		sel := sels[i]
+		if i != len(ws)-1 {
+			var err error
+			if sel, err = m.selectFolder(ws[i].folder); err != nil {
+				return err
+			}
+		}
+		if err := m.apply(ws[i], sel); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// selectFolder SELECTs folder fi read-write and checks its UIDVALIDITY.
+func (m *maildrop) selectFolder(fi int) (*imap.SelectData, error) {
+	f := &m.folders[fi]
+	m.cur = -1
+	sel, err := m.c.Select(f.name, nil).Wait()
+	if err != nil {
+		if len(m.folders) > 1 {
+			return nil, fmt.Errorf("SELECT %q: %w", f.name, err)
+		}
+		return nil, fmt.Errorf("SELECT: %w", err)
+	}
+	if sel.UIDValidity != f.uidValidity {
+		if len(m.folders) > 1 {
+			return nil, fmt.Errorf("UIDVALIDITY of %q changed from %d to %d: nothing applied", f.name, f.uidValidity, sel.UIDValidity)
+		}
+		return nil, fmt.Errorf("UIDVALIDITY changed from %d to %d: nothing applied", f.uidValidity, sel.UIDValidity)
+	}
+	return sel, nil
 }
 
 func addFlags(flags ...imap.Flag) *imap.StoreFlags {
 	return &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: flags}
 }
 
-func (m *maildrop) apply(deleted, retrieved imap.UIDSet) error {
-	sel, err := m.c.Select(m.b.cfg.Mailbox, nil).Wait()
-	if err != nil {
-		return fmt.Errorf("SELECT: %w", err)
-	}
-	if sel.UIDValidity != m.uidValidity {
-		return fmt.Errorf("UIDVALIDITY changed from %d to %d: nothing applied", m.uidValidity, sel.UIDValidity)
-	}
+// apply applies one folder's work; the folder is SELECTed (sel).
+func (m *maildrop) apply(w work, sel *imap.SelectData) error {
+	deleted, retrieved := w.deleted, w.retrieved
+	var err error
 	if !m.caps.Has(imap.CapUIDPlus) {
 		// Without UIDPLUS, name only UIDs that still exist: mailutils
 		// applies a UID above its last to its last message (quirks.go).
@@ -150,7 +217,7 @@ func (m *maildrop) apply(deleted, retrieved imap.UIDSet) error {
 		}
 		return m.uidExpunge(deleted)
 	case DeleteTrash, DeleteArchive:
-		return m.moveTo(deleted)
+		return m.moveTo(w.folder, deleted)
 	}
 	return nil
 }
@@ -186,10 +253,14 @@ func permanent(perm []imap.Flag, kw imap.Flag) bool {
 }
 
 // moveTo moves uids to the trash or archive mailbox.
-func (m *maildrop) moveTo(uids imap.UIDSet) error {
+func (m *maildrop) moveTo(fi int, uids imap.UIDSet) error {
 	target, err := m.target()
 	if err != nil {
 		return err
+	}
+	if sameMailbox(m.folders[fi].name, target) {
+		// Already where the policy puts it (folders.go): flagged only.
+		return m.storeDeleted(uids)
 	}
 	// go-imap's Move decides on its own Caps(); check both so its unsafe
 	// fallback can never run.
@@ -235,6 +306,15 @@ func (m *maildrop) retryCreate(target, what string, f func() error) error {
 // attribute (RFC 6154) when the server advertises SPECIAL-USE, else the
 // configured name.
 func (m *maildrop) target() (string, error) {
+	if m.targetName != "" {
+		return m.targetName, nil
+	}
+	name, err := m.findTarget()
+	m.targetName = name
+	return name, err
+}
+
+func (m *maildrop) findTarget() (string, error) {
 	attr, name := imap.MailboxAttrTrash, m.policy.Trash
 	if m.policy.Delete == DeleteArchive {
 		attr, name = imap.MailboxAttrArchive, m.policy.Archive

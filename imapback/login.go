@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-sasl"
@@ -106,21 +105,22 @@ func (u *upstream) open(ctx context.Context, req *pop3front.LoginRequest) (*mail
 		return nil, err
 	}
 
+	// The first folder that exists (folders.go).
+	m.initFolders()
 	var sel *imap.SelectData
-	err = m.do(ctx, "examine", func() error {
-		var err error
-		sel, err = u.c.Select(u.b.cfg.Mailbox, &imap.SelectOptions{ReadOnly: true}).Wait()
-		return err
-	})
-	if err != nil {
-		u.log.Error("upstream EXAMINE failed", "mailbox", u.b.cfg.Mailbox, "err", err)
-		return nil, tempErr(mailboxText, err)
+	first := 0
+	for ; first < len(m.folders); first++ {
+		if sel, err = m.examine(ctx, first); err != nil {
+			return nil, err
+		}
+		if sel != nil {
+			break
+		}
 	}
-	if sel.UIDValidity == 0 {
-		u.log.Error("upstream sent no UIDVALIDITY", "mailbox", u.b.cfg.Mailbox)
-		return nil, tempErr(mailboxText, errors.New("no UIDVALIDITY"))
+	if sel == nil {
+		u.log.Error("none of the folders exists upstream", "folders", m.foldersAttr())
+		return nil, tempErr(mailboxText, errors.New("no folder exists"))
 	}
-	m.uidValidity = sel.UIDValidity
 
 	// Capabilities change at login (Dovecot sends the new set in the
 	// login OK). go-imap replaces them only after completing the login
@@ -149,11 +149,8 @@ func (u *upstream) open(ctx context.Context, req *pop3front.LoginRequest) (*mail
 		return nil, err
 	}
 
-	start := time.Now()
-	err = m.do(ctx, "snapshot", func() error { return m.snapshot(sel.NumMessages) })
-	if err != nil {
-		u.log.Error("snapshot failed", "err", err, "elapsed", time.Since(start))
-		return nil, tempErr(mailboxText, err)
+	if err := m.snapshotAll(ctx, first, sel.NumMessages); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -17,8 +17,9 @@ import (
 // entry is one snapshotted message, kept small: 100,000 messages must not
 // cost more than a few megabytes.
 type entry struct {
-	uid  imap.UID
-	size int64
+	uid    imap.UID
+	folder uint16 // index in maildrop.folders (folders.go)
+	size   int64
 }
 
 // maildrop implements pop3front.Maildrop over one upstream connection.
@@ -29,16 +30,19 @@ type entry struct {
 type maildrop struct {
 	*upstream
 
-	uidValidity uint32
-	caps        imap.CapSet // after login, kept for the session
-	policy      Policy      // effective: possibly downgraded to flag
-	msgs        []entry
-	infos       []pop3front.MessageInfo
-	uidlScheme  UIDLScheme          // effective: possibly fallen back to dovecot (uidl.go)
-	contentIDs  map[imap.UID]string // during the snapshot only (content scheme)
-	matched     int                 // messages the view's SEARCH matched (views.go)
-	chosen      int                 // of those, the ones the window keeps
-	extraAttrs  []slog.Attr         // LoginOptions.Attrs, for LogAttrs
+	folders    []folder    // the listed mailboxes, in order (folders.go)
+	cur        int         // the folder EXAMINEd now; -1: none
+	caps       imap.CapSet // after login, kept for the session
+	policy     Policy      // effective: possibly downgraded to flag
+	msgs       []entry
+	infos      []pop3front.MessageInfo
+	uidlScheme UIDLScheme          // effective: possibly fallen back to dovecot (uidl.go)
+	contentIDs map[imap.UID]string // during the snapshot only (content scheme)
+	usedUIDLs  map[string]bool     // during the snapshot only (non-dovecot schemes)
+	targetName string              // the trash or archive mailbox, once found at QUIT
+	matched    int                 // messages the view's SEARCH matched (views.go)
+	chosen     int                 // of those, the ones the window keeps
+	extraAttrs []slog.Attr         // LoginOptions.Attrs, for LogAttrs
 
 	mu     sync.Mutex   // serialises operations; taken before a stream's own lock
 	stream openStream   // the stream Open returned, until its Close
@@ -131,6 +135,9 @@ func (m *maildrop) Open(ctx context.Context, index int, sec pop3front.Section) (
 		return nil, fmt.Errorf("imapback: message index %d out of range", index)
 	}
 	e := m.msgs[index]
+	if err := m.enter(ctx, int(e.folder)); err != nil { // folders.go
+		return nil, err
+	}
 	if sec.Top && sec.BodyLines != 0 {
 		// Only TOP n 0 and RETR are fetched ahead.
 		m.ahead.hints, m.ahead.opened = m.ahead.hints[:0], false

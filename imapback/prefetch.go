@@ -234,7 +234,7 @@ func (m *maildrop) planAhead(key aheadKey) {
 			ahead++
 		}
 		if ahead < maxBatch/4 {
-			for i := key.index + 1 + ahead; i < len(m.msgs) && len(want) < maxBatch; i++ {
+			for i := key.index + 1 + ahead; i < len(m.msgs) && len(want) < maxBatch && m.msgs[i].folder == m.msgs[key.index].folder; i++ {
 				want = append(want, aheadKey{i, key.top})
 			}
 		}
@@ -250,6 +250,11 @@ func (m *maildrop) planAhead(key aheadKey) {
 			continue
 		}
 		e := m.msgs[k.index]
+		if int(e.folder) != m.cur {
+			// Batches never cross a folder (folders.go): a message of
+			// another folder is fetched when its folder is EXAMINEd.
+			continue
+		}
 		if _, dup := b.byUID[e.uid]; dup {
 			continue
 		}

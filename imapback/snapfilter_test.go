@@ -35,7 +35,7 @@ func TestSnapFilter(t *testing.T) {
 		"A7 OK done\r\n" +
 		"* 11 FETCH (UID 19 RFC822.SIZE 1 FLAGS ())\r\n"
 	m := &maildrop{policy: Policy{Delete: DeleteKeyword, Keyword: "$POP3Deleted"}}
-	wantEntries := []entry{{10, 100}, {13, 8}, {18, 1}}
+	wantEntries := []entry{{uid: 10, size: 100}, {uid: 13, size: 8}, {uid: 18, size: 1}}
 	for _, chunk := range []int{1, 2, 3, 7, 64, len(in)} {
 		t.Run(fmt.Sprint(chunk), func(t *testing.T) {
 			f := newSnapFilter(m.hiddenRaw, 0)

@@ -90,17 +90,31 @@ func (m *maildrop) buildInfos(ids map[imap.UID]string) error {
 	if m.uidlScheme == UIDLDovecot || m.uidlScheme == "" {
 		// Every UIDL is a 16-octet slice of one string: one allocation,
 		// not one per message.
-		buf := make([]byte, 0, uidlLen*len(m.msgs))
+		// A folder after the first gets "-" and its tag (folders.go).
+		f := &m.folders[m.cur]
+		n := uidlLen
+		if f.tag != "" {
+			n += 1 + len(f.tag)
+		}
+		buf := make([]byte, 0, n*len(m.msgs))
 		for _, e := range m.msgs {
-			buf = appendUIDL(buf, e.uid, m.uidValidity)
+			buf = appendUIDL(buf, e.uid, f.uidValidity)
+			if f.tag != "" {
+				buf = append(buf, '-')
+				buf = append(buf, f.tag...)
+			}
 		}
 		all := string(buf)
 		for i, e := range m.msgs {
-			m.infos[i] = pop3front.MessageInfo{Size: e.size, UIDL: all[i*uidlLen : (i+1)*uidlLen]}
+			m.infos[i] = pop3front.MessageInfo{Size: e.size, UIDL: all[i*n : (i+1)*n]}
 		}
 		return nil
 	}
-	used := make(map[string]bool, len(m.msgs))
+	// UIDLs of earlier folders count as used (folders.go).
+	if m.usedUIDLs == nil {
+		m.usedUIDLs = make(map[string]bool, len(m.msgs))
+	}
+	used := m.usedUIDLs
 	for i, e := range m.msgs {
 		id, ok := ids[e.uid]
 		if !ok {

@@ -242,6 +242,9 @@ func (m *maildrop) LogAttrs() []slog.Attr {
 		slog.String("uidl_scheme", string(m.uidlScheme)),
 		slog.String("delete_policy", string(m.policy.Delete)),
 	}
+	if m.multiFolder() {
+		attrs = append(attrs, slog.String("folders", m.foldersAttr())) // folders.go
+	}
 	if m.policy.viewActive() {
 		view := []string{}
 		if m.policy.HideRetrieved {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/popbridge/popbridge/imapback"
 )
 
 // Config is the gateway's configuration, read from a TOML file. Every key
@@ -62,9 +64,12 @@ type TLSConfig struct {
 
 // UpstreamConfig says where the IMAP server is and how to reach it.
 type UpstreamConfig struct {
-	Address            string   `toml:"address"`
-	Security           string   `toml:"security"`
-	Mailbox            string   `toml:"mailbox"`
+	Address  string `toml:"address"`
+	Security string `toml:"security"`
+	Mailbox  string `toml:"mailbox"`
+	// Folders, when set, replaces Mailbox: these mailboxes are listed as
+	// one maildrop, in this order.
+	Folders            []string `toml:"folders"`
 	CAFile             string   `toml:"ca_file"`
 	ServerName         string   `toml:"server_name"`
 	InsecureSkipVerify bool     `toml:"insecure_skip_verify"`
@@ -383,6 +388,12 @@ func (c *Config) Validate() error {
 	}
 	check(oneOf("upstream.security", c.Upstream.Security, securities))
 	check(validText("upstream.mailbox", c.Upstream.Mailbox, 1, 1000))
+	for _, f := range c.Upstream.Folders {
+		check(validText("upstream.folders", f, 1, 1000))
+	}
+	if err := imapback.CheckFolders(c.Upstream.Folders); err != nil {
+		check(invalid("upstream.folders", "%s", strings.TrimPrefix(err.Error(), "imapback: ")))
+	}
 	if c.Upstream.CAFile != "" {
 		if _, err := os.Stat(c.Upstream.CAFile); err != nil {
 			check(invalid("upstream.ca_file", "%v", err))

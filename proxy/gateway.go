@@ -90,7 +90,7 @@ func StartGateway(ctx context.Context, cfg *Config, logger *slog.Logger) (*Gatew
 	logger.Info("POP3 gateway listening",
 		"pop3", gw.POP3Addr(), "pop3s", gw.POP3SAddr(),
 		"upstream", up.Address, "security", up.Security,
-		"mailbox", up.Mailbox, "delete", cfg.Policy.Delete, "seen", cfg.Policy.Seen)
+		"mailbox", up.Mailbox, "folders", up.Folders, "delete", cfg.Policy.Delete, "seen", cfg.Policy.Seen)
 	ok = true
 	return gw, nil
 }
@@ -342,6 +342,7 @@ func newBackend(cfg *Config, up UpstreamConfig, obs imapback.Observer, logger *s
 		Security:           imapback.Security(up.Security),
 		TLSConfig:          tlsConfig,
 		Mailbox:            up.Mailbox,
+		Folders:            up.Folders,
 		DialTimeout:        up.DialTimeout.Duration,
 		CommandTimeout:     up.CommandTimeout.Duration,
 		Logger:             logger,
