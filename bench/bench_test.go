@@ -69,3 +69,57 @@ func TestSmoke(t *testing.T) {
 	}
 	t.Log(fmt.Sprintf("\n%s", out.String()))
 }
+
+// TestServersSmoke runs the servers scenario's rounds once, tiny, against
+// the in-memory upstream (standing in for a real server) through an
+// in-process gateway, and checks the table and the JSON fields.
+func TestServersSmoke(t *testing.T) {
+	srv, err := memupstream.Start("127.0.0.1:0", memupstream.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if err := srv.AddUser(serversUser, benchPassword); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if err := srv.Append(serversUser, "INBOX", serverMessage(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gw, err := startInprocGateway(srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	ts := []*serverTarget{{name: "memupstream", imapAddr: srv.Addr(), login: serversUser, gw: gw}}
+	var out bytes.Buffer
+	sr, err := runServers(ts, 1, benchPassword, &out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	sr.NotRun = []string{"cyrus: not installed"}
+	res := &results{Machine: machine(), Rounds: 1, Servers: sr}
+	res.print(&out)
+	r := sr.Servers[0]
+	if r.Messages != 20 || r.Bytes < 20*4000 {
+		t.Errorf("%d messages, %d octets", r.Messages, r.Bytes)
+	}
+	for _, mode := range serverModes {
+		if len(r.Seconds[mode]) != 1 || r.MsPer[mode] <= 0 {
+			t.Errorf("%s: %v, %v ms/msg", mode, r.Seconds[mode], r.MsPer[mode])
+		}
+	}
+	if _, ok := r.Ratios[modeGW1]; !ok {
+		t.Errorf("no gateway/IMAP ratio: %+v", r.Ratios)
+	}
+	for _, want := range []string{"memupstream", "retr16/IMAP", "not measured: cyrus"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in:\n%s", want, out.String())
+		}
+	}
+	if err := res.writeJSON(filepath.Join(t.TempDir(), "bench.json")); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + out.String())
+}

@@ -36,6 +36,8 @@ type options struct {
 	idle      int  // idle sessions for the memory scenario
 	inproc    bool
 	imapc     bool
+	srvMsgs   int // messages per server in the servers scenario
+	srvRounds int
 }
 
 func main() {
@@ -55,6 +57,8 @@ func main() {
 	flag.IntVar(&o.idle, "idle", 200, "idle authenticated sessions for the memory scenario")
 	flag.BoolVar(&o.inproc, "inprocess", false, "run the gateway in this process (no RSS/CPU figures)")
 	flag.BoolVar(&o.imapc, "imapc", true, "also measure Dovecot's imapc POP3 gateway (list1k, retr1, retr16) when it can start")
+	flag.IntVar(&o.srvMsgs, "server-msgs", 100, "messages (4 KB) in the servers scenario's mailbox on each server")
+	flag.IntVar(&o.srvRounds, "server-rounds", 3, "interleaved rounds of the servers scenario")
 	flag.Parse()
 	if o.rounds == 0 {
 		o.rounds = 5
@@ -80,7 +84,7 @@ const imapcRecipe = "second Dovecot instance, POP3 only: mail_location = imapc:~
 	"passdb imap (userdb_imapc_user=%u userdb_imapc_password=%w), imapc_features = rfc822.size, " +
 	"pop3_no_flag_updates = yes, otherwise defaults"
 
-var allScenarioNames = []string{"list1k", "list100k", "retr1", "retr16", "top0", "conc8", "conc64", "memory"}
+var allScenarioNames = []string{"list1k", "list100k", "retr1", "retr16", "top0", "conc8", "conc64", "memory", "servers"}
 
 type logHost struct{ w io.Writer }
 
@@ -115,8 +119,15 @@ func runDovecot(o options, out io.Writer) (err error) {
 	if lay.n100k == 0 {
 		delete(want, "list100k")
 	}
+	if o.quick && o.scenarios == "" {
+		delete(want, "servers") // real non-Dovecot servers: not in the CI-sized run
+	}
+	scs := buildScenarios(lay, want, nil, nil)
+	if len(scs) == 0 && !want["memory"] {
+		lay = layout{} // only the servers scenario: seed nothing else
+	}
 
-	users := []dovecottest.User{{Name: "u1k", Password: benchPassword}}
+	users := []dovecottest.User{{Name: "u1k", Password: benchPassword}, {Name: serversUser, Password: benchPassword}}
 	if lay.n100k > 0 {
 		users = append(users, dovecottest.User{Name: "u100k", Password: benchPassword})
 	}
@@ -152,7 +163,11 @@ func runDovecot(o options, out io.Writer) (err error) {
 	}()
 
 	t0 := time.Now()
-	if err := seed(d, lay, med, c64); err != nil {
+	srvMsgs := 0
+	if want["servers"] {
+		srvMsgs = o.srvMsgs
+	}
+	if err := seed(d, lay, med, c64, srvMsgs); err != nil {
 		return fmt.Errorf("seeding: %w", err)
 	}
 	seedTime := time.Since(t0)
@@ -181,9 +196,12 @@ func runDovecot(o options, out io.Writer) (err error) {
 	}
 	var bin string
 	var gw gateway
+	// newGW starts another gateway, the same way, in front of upstream.
+	var newGW func(name, upstream string) (gateway, error)
 	res0Gateway := ""
 	if o.inproc {
 		gw, err = startInprocGateway(d.IMAPAddr())
+		newGW = func(_, upstream string) (gateway, error) { return startInprocGateway(upstream) }
 	} else {
 		dir, derr := os.MkdirTemp("", "pbbench")
 		if derr != nil {
@@ -195,6 +213,13 @@ func runDovecot(o options, out io.Writer) (err error) {
 			return err
 		}
 		startGW := func() (gateway, error) { return startProcGateway(bin, dir, d.IMAPAddr()) }
+		newGW = func(name, upstream string) (gateway, error) {
+			sub, err := os.MkdirTemp(dir, name)
+			if err != nil {
+				return nil, err
+			}
+			return startProcGateway(bin, sub, upstream)
+		}
 		gw, err = startGW()
 		if errors.Is(err, errConfigKeys) {
 			fmt.Fprintf(out, "note: %v; running the gateway as this binary re-executed (same pop3front+imapback wiring, no metrics)\n", err)
@@ -206,6 +231,14 @@ func runDovecot(o options, out io.Writer) (err error) {
 			startGW = func() (gateway, error) {
 				args := func(listen string) []string { return []string{"-serve-gateway", listen, d.IMAPAddr()} }
 				return startProcGatewayWith(self, args, dir, d.IMAPAddr(), "")
+			}
+			newGW = func(name, upstream string) (gateway, error) {
+				sub, err := os.MkdirTemp(dir, name)
+				if err != nil {
+					return nil, err
+				}
+				args := func(listen string) []string { return []string{"-serve-gateway", listen, upstream} }
+				return startProcGatewayWith(self, args, sub, upstream, "")
 			}
 			gw, err = startGW()
 		}
@@ -237,9 +270,11 @@ func runDovecot(o options, out io.Writer) (err error) {
 	if res0Gateway != "" {
 		res.Gateway = res0Gateway
 	}
-	scs := buildScenarios(lay, want, med, c64)
-	if err := runRounds(e, scs, o.rounds, res, out); err != nil {
-		return err
+	scs = buildScenarios(lay, want, med, c64)
+	if len(scs) > 0 {
+		if err := runRounds(e, scs, o.rounds, res, out); err != nil {
+			return err
+		}
 	}
 	if want["memory"] && !o.inproc {
 		mem, err := measureMemory(e, "u1k", o.idle, lay.big1k, out)
@@ -247,6 +282,19 @@ func runDovecot(o options, out io.Writer) (err error) {
 			return fmt.Errorf("memory: %w", err)
 		}
 		res.Memory = mem
+	}
+	if want["servers"] {
+		// Dovecot first, through the gateway already running in front of it.
+		ts := []*serverTarget{{name: "dovecot", version: "Dovecot " + res.Machine["dovecot"], imapAddr: d.IMAPAddr(), login: serversUser, gw: e.gw}}
+		fmt.Fprintf(out, "servers: starting mailutils, Cyrus, Courier ...\n")
+		others, notRun, stopOthers := startOthers(o.srvMsgs, benchPassword, newGW, out)
+		defer stopOthers()
+		sr, err := runServers(append(ts, others...), o.srvRounds, benchPassword, out)
+		if err != nil {
+			return err
+		}
+		sr.NotRun = notRun
+		res.Servers = sr
 	}
 	res.finish()
 	res.print(out)
@@ -291,6 +339,9 @@ func buildScenarios(lay layout, want map[string]bool, med, c64 []string) []*scen
 }
 
 func describe(l layout) string {
+	if l == (layout{}) {
+		return "" // only the servers scenario (its mailbox is described with it)
+	}
 	s := fmt.Sprintf("u1k: %d x 4 KB + %d x 5 MB; m0-m%d: %d x 20-80 KB each; c0-c%d: hard links to m*, %d messages downloaded per session",
 		l.small1k, l.big1k, l.medUsers-1, l.med, l.conc64-1, l.conc64Msgs)
 	if l.n100k > 0 {
@@ -301,7 +352,7 @@ func describe(l layout) string {
 
 // seed writes the mailboxes straight into Maildir (cur/, sizes in the
 // file names) and has Dovecot index them before anything is measured.
-func seed(d *dovecottest.Dovecot, l layout, med, c64 []string) error {
+func seed(d *dovecottest.Dovecot, l layout, med, c64 []string, srvMsgs int) error {
 	uid, gid := d.MailOwner()
 	sink := func(user string) (*maildirSink, error) {
 		dir, err := d.Maildir(user, "INBOX")
@@ -323,6 +374,9 @@ func seed(d *dovecottest.Dovecot, l layout, med, c64 []string) error {
 		return s, nil
 	}
 	specs := []mailboxSpec{spec1k("u1k", l.small1k, l.big1k)}
+	if srvMsgs > 0 {
+		specs = append(specs, mailboxSpec{user: serversUser, count: srvMsgs, gen: serverMessage})
+	}
 	if l.n100k > 0 {
 		specs = append(specs, spec4k("u100k", l.n100k))
 	}
@@ -354,7 +408,7 @@ func seed(d *dovecottest.Dovecot, l layout, med, c64 []string) error {
 		}
 	}
 	// Index every mailbox now, not during the first measured login.
-	for _, u := range append(append([]string{"u1k"}, med...), c64...) {
+	for _, u := range append(append([]string{"u1k", serversUser}, med...), c64...) {
 		d.Doveadm("mailbox", "status", "-u", u, "messages", "INBOX")
 	}
 	if l.n100k > 0 {

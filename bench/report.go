@@ -19,6 +19,7 @@ type results struct {
 	Imapc     string            `json:"dovecot_imapc,omitempty"` // how it ran, or why not
 	Rows      []*row            `json:"rows"`
 	Memory    *memResult        `json:"memory,omitempty"`
+	Servers   *serversResult    `json:"servers,omitempty"`
 
 	byName map[string]*row
 }
@@ -173,7 +174,15 @@ func fmtRatio(x *row, key string) string {
 func (r *results) print(w io.Writer) {
 	fmt.Fprintf(w, "\npopbridge benchmark: %s CPUs (%s), %s, %s, %s; gateway: %s\n",
 		r.Machine["cpus"], r.Machine["cpu"], r.Machine["go"], "Dovecot "+r.Machine["dovecot"], "kernel "+r.Machine["kernel"], r.Gateway)
-	fmt.Fprintf(w, "mailboxes: %s\n", r.Mailboxes)
+	if r.Mailboxes != "" {
+		fmt.Fprintf(w, "mailboxes: %s\n", r.Mailboxes)
+	}
+	if len(r.Rows) == 0 && r.Memory == nil {
+		if r.Servers != nil {
+			r.Servers.print(w)
+		}
+		return
+	}
 	fmt.Fprintf(w, "%d interleaved rounds after a warm-up; medians, ratios are per-round gateway/other: median [min-max]\n", r.Rounds)
 	if r.Imapc != "" {
 		fmt.Fprintf(w, "Dovecot imapc: %s\n", r.Imapc)
@@ -233,6 +242,9 @@ func (r *results) print(w io.Writer) {
 		}
 	}
 	fmt.Fprintln(w, "\n^ higher is better, v lower is better. CPU rows: gateway = gateway process + Dovecot's processes; imapc = both Dovecot instances' processes; others = Dovecot's processes.")
+	if r.Servers != nil {
+		r.Servers.print(w)
+	}
 }
 
 func target(ok bool, t string) string {
