@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strings"
 )
 
 type results struct {
@@ -188,8 +187,7 @@ func (r *results) print(w io.Writer) {
 		fmt.Fprintf(w, "Dovecot imapc: %s\n", r.Imapc)
 	}
 	fmt.Fprintln(w)
-	head := []string{"scenario", "unit", "gateway", "direct IMAP", "Dovecot POP3", "Dovecot imapc", "gateway/IMAP", "gateway/POP3", "gateway/imapc"}
-	rows := [][]string{head}
+	rows := [][]string{{"scenario", "unit", "gateway", "direct IMAP", "Dovecot POP3", "Dovecot imapc", "gateway/IMAP", "gateway/POP3", "gateway/imapc"}}
 	imapc := false
 	for _, x := range r.Rows {
 		unit := x.Unit
@@ -219,28 +217,8 @@ func (r *results) print(w io.Writer) {
 		for i, rw := range rows {
 			rows[i] = append(rw[:5:5], rw[6:8]...)
 		}
-		head = rows[0]
 	}
-	widths := make([]int, len(head))
-	for _, rw := range rows {
-		for i, c := range rw {
-			widths[i] = max(widths[i], len(c))
-		}
-	}
-	for i, rw := range rows {
-		var b strings.Builder
-		for j, c := range rw {
-			fmt.Fprintf(&b, "%-*s  ", widths[j], c)
-		}
-		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
-		if i == 0 {
-			var sep strings.Builder
-			for j := range rw {
-				sep.WriteString(strings.Repeat("-", widths[j]) + "  ")
-			}
-			fmt.Fprintln(w, strings.TrimRight(sep.String(), " "))
-		}
-	}
+	printTable(w, rows)
 	fmt.Fprintln(w, "\n^ higher is better, v lower is better. CPU rows: gateway = gateway process + Dovecot's processes; imapc = both Dovecot instances' processes; others = Dovecot's processes.")
 	if r.Servers != nil {
 		r.Servers.print(w)

@@ -480,8 +480,6 @@ func TestServersTwoSessions(t *testing.T) {
 	}
 }
 
-var storeDeleted = &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}
-
 func uidSet(uids ...uint32) imap.UIDSet {
 	var s imap.UIDSet
 	for _, u := range uids {

@@ -306,17 +306,7 @@ func TestPrefetchCloseInFlight(t *testing.T) {
 	if _, err := io.ReadFull(r, buf); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { md.Close(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close hangs with prefetches in flight")
-	}
-	if _, err := io.ReadAll(r); err == nil {
-		t.Error("stream read to a clean end after Close")
-	}
-	r.Close()
+	closeMidStream(t, md, r, 10*time.Second) // with prefetches in flight
 }
 
 // TestPipelinedRETRThroughSession: a POP3 client pipelines every RETR in

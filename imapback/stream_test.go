@@ -206,15 +206,22 @@ func TestCloseWithOpenStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Read(make([]byte, 10))
+	closeMidStream(t, md, r, 5*time.Second)
+}
+
+// closeMidStream closes md while r is partly read: Close must return
+// within limit, and r must then end with an error, never EOF.
+func closeMidStream(t *testing.T, md pop3front.Maildrop, r io.ReadCloser, limit time.Duration) {
+	t.Helper()
 	done := make(chan struct{})
 	go func() { md.Close(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close hangs")
+	case <-time.After(limit):
+		t.Fatal("Close hangs with a stream open")
 	}
 	if _, err := io.ReadAll(r); err == nil {
-		t.Error("stream read to EOF after Close")
+		t.Error("stream read to a clean end after Close")
 	}
 	r.Close()
 }

@@ -83,17 +83,7 @@ type client struct {
 // dial connects and reads the greeting.
 func dial(t testing.TB, addr string) *client {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	cl := &client{t: t, c: c, r: bufio.NewReader(c)}
-	if g := cl.line(); !strings.HasPrefix(g, "+OK ") {
-		t.Fatalf("greeting %q", g)
-	}
-	return cl
+	return dialFrom(t, addr, "")
 }
 
 // line reads one line, CRLF included.

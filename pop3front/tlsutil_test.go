@@ -189,10 +189,14 @@ func serveFrom(t testing.TB, srv *Server, ip string, implicitTLS bool) string {
 }
 
 // dialFrom connects from a chosen loopback address (all of 127.0.0.0/8
-// is local on Linux), so tests can play several client addresses.
+// is local on Linux), so tests can play several client addresses; ""
+// lets the system choose.
 func dialFrom(t testing.TB, addr, local string) *client {
 	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if local != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(local)}
+	}
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

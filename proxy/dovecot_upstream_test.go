@@ -110,7 +110,7 @@ func TestDovecotUpstream(t *testing.T) {
 	// name from server_name.
 	for _, tc := range []struct{ security, addr string }{{"tls", d.imaps}, {"starttls", d.IMAPAddr()}} {
 		t.Run(tc.security, func(t *testing.T) {
-			gw, _ := secGateway(t, func(c *Config) {
+			gw, _ := testGateway(t, func(c *Config) {
 				c.Upstream.Address, c.Upstream.Security = tc.addr, tc.security
 				c.Upstream.CAFile, c.Upstream.ServerName = d.caFile, "pop3.test"
 			})
@@ -124,7 +124,7 @@ func TestDovecotUpstream(t *testing.T) {
 			}
 		})
 		t.Run(tc.security+"-wrong-name", func(t *testing.T) {
-			gw, logs := secGateway(t, func(c *Config) {
+			gw, logs := testGateway(t, func(c *Config) {
 				c.Upstream.Address, c.Upstream.Security = tc.addr, tc.security
 				c.Upstream.CAFile, c.Upstream.ServerName = d.caFile, "imap.example.org"
 			})
@@ -155,7 +155,7 @@ func TestDovecotUpstream(t *testing.T) {
 	}{{true, "tls", d.imaps}, {true, "starttls", d.IMAPAddr()}, {false, "tls", d.imaps}} {
 		fwd := tc.fwd
 		t.Run(fmt.Sprintf("id-forward-%v-%s", fwd, tc.security), func(t *testing.T) {
-			gw, _ := secGateway(t, func(c *Config) {
+			gw, _ := testGateway(t, func(c *Config) {
 				c.Upstream.Address, c.Upstream.Security = tc.addr, tc.security
 				c.Upstream.CAFile, c.Upstream.ServerName = d.caFile, "pop3.test"
 				c.Upstream.ForwardClientAddress = fwd
@@ -187,7 +187,7 @@ func TestDovecotUpstream(t *testing.T) {
 	// alice's mailbox, only when allow_master_user is set.
 	for _, allow := range []bool{true, false} {
 		t.Run(fmt.Sprintf("master-%v", allow), func(t *testing.T) {
-			gw, _ := secGateway(t, func(c *Config) {
+			gw, _ := testGateway(t, func(c *Config) {
 				c.Upstream.Address, c.Upstream.Security = d.IMAPAddr(), "starttls"
 				c.Upstream.CAFile, c.Upstream.ServerName = d.caFile, "pop3.test"
 				c.POP3.AllowMasterUser = allow

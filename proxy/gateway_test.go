@@ -2,9 +2,7 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http/httptest"
 	"slices"
@@ -18,28 +16,11 @@ import (
 )
 
 // startDemoGateway runs the gateway exactly as the shipped proxy.toml
-// does, but on free ports.
+// does, but on free ports and with the given delete policy.
 func startDemoGateway(t *testing.T, policy string) (*Gateway, *Config, *logBuffer) {
 	t.Helper()
-	cfg := defaultConfig()
-	cfg.POP3.Listen = "127.0.0.1:0"
-	cfg.Demo.IMAPListen = "127.0.0.1:0"
-	cfg.Policy.Delete = policy
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	logs := &logBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	gw, err := StartGateway(context.Background(), &cfg, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		gw.Shutdown(ctx)
-	})
-	return gw, &cfg, logs
+	gw, logs := testGateway(t, func(c *Config) { c.Policy.Delete = policy })
+	return gw, gw.cfg, logs
 }
 
 type pop3Client struct {

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -101,29 +99,11 @@ func TestConfigViewsErrorsNameKeyAndLine(t *testing.T) {
 	}
 }
 
-// lockedBuf records the upstream's wire.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startMemGateway runs the gateway against an in-memory upstream with a
 // wire recorder, user "alice" with n messages.
-func startMemGateway(t *testing.T, n int, mod func(*Config)) (*Gateway, *Config, *memupstream.Server, *lockedBuf, *logBuffer) {
+func startMemGateway(t *testing.T, n int, mod func(*Config)) (*Gateway, *Config, *memupstream.Server, *logBuffer, *logBuffer) {
 	t.Helper()
-	wire := &lockedBuf{}
+	wire := &logBuffer{}
 	srv, err := memupstream.Start("127.0.0.1:0", memupstream.Options{Profile: memupstream.ProfileFull, Wire: wire})
 	if err != nil {
 		t.Fatal(err)

@@ -25,9 +25,9 @@ import (
 	"github.com/popbridge/popbridge/pop3front"
 )
 
-// secGateway runs the demo gateway on free ports with short penalties,
-// after mod adjusted the configuration.
-func secGateway(t *testing.T, mod func(*Config)) (*Gateway, *logBuffer) {
+// testGateway runs the demo gateway on free ports with short penalties,
+// after mod adjusted the configuration, and shuts it down at the end.
+func testGateway(t *testing.T, mod func(*Config)) (*Gateway, *logBuffer) {
 	t.Helper()
 	cfg := defaultConfig()
 	cfg.POP3.Listen = "127.0.0.1:0"
@@ -129,7 +129,7 @@ func TestSecurityConfigErrors(t *testing.T) {
 func TestGatewayTLS(t *testing.T) {
 	ca, dir := newTestCA(t), t.TempDir()
 	cert, key := ca.issue(t, dir, 100)
-	gw, _ := secGateway(t, func(c *Config) {
+	gw, _ := testGateway(t, func(c *Config) {
 		c.POP3.ListenTLS = "127.0.0.1:0"
 		c.POP3.AllowPlaintext = "never"
 		c.TLS.Cert, c.TLS.Key = cert, key
@@ -273,7 +273,7 @@ func dialProxied(t *testing.T, addr string, header []byte) *pop3Client {
 // cleartext policy, the caps and the logs; a remote client relayed by a
 // local proxy is not loopback.
 func TestProxyProtocolTrusted(t *testing.T) {
-	gw, logs := secGateway(t, func(c *Config) {
+	gw, logs := testGateway(t, func(c *Config) {
 		c.POP3.ProxyProtocol = true
 		c.POP3.ProxyTrusted = []string{"127.0.0.0/8"}
 		c.Limits.ProxyHeaderTimeout = Duration{300 * time.Millisecond}
@@ -331,7 +331,7 @@ func TestProxyProtocolTrusted(t *testing.T) {
 // proxy_trusted closes the connection before any command is read;
 // without a header the peer is served as usual.
 func TestProxyProtocolUntrusted(t *testing.T) {
-	gw, logs := secGateway(t, func(c *Config) {
+	gw, logs := testGateway(t, func(c *Config) {
 		c.POP3.ProxyProtocol = true
 		c.POP3.ProxyTrusted = []string{"10.0.0.0/8"}
 	})
@@ -419,7 +419,7 @@ func TestFail2banFilter(t *testing.T) {
 	const host = `(?:(?:::f{4,6}:)?(?P<ip4>(?:\d{1,3}\.){3}\d{1,3})|\[?(?P<ip6>(?:[0-9a-fA-F]{1,4}::?|:){1,7}(?:[0-9a-fA-F]{1,4}|:))\]?|(?P<dns>[\w\-.^_]*\w))`
 	re := regexp.MustCompile(strings.ReplaceAll(failregex, "<HOST>", host))
 
-	gw, logs := secGateway(t, func(c *Config) {
+	gw, logs := testGateway(t, func(c *Config) {
 		c.POP3.ProxyProtocol = true
 		c.POP3.ProxyTrusted = []string{"127.0.0.1"}
 		c.POP3.AllowPlaintext = "always"
@@ -458,7 +458,7 @@ func TestFail2banFilter(t *testing.T) {
 func TestSecretsNeverLeak(t *testing.T) {
 	const canary = "Canary-7f3a-Pa55"
 	metricsAddr := freePort(t)
-	gw, logs := secGateway(t, func(c *Config) {
+	gw, logs := testGateway(t, func(c *Config) {
 		c.Metrics.Listen = metricsAddr
 		c.Limits.MaxAuthAttempts = 10
 		c.POP3.ProxyProtocol = true

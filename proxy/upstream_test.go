@@ -29,7 +29,7 @@ func TestUpstreamSecurityConfig(t *testing.T) {
 	}
 
 	for _, insecure := range []bool{false, true} {
-		_, logs := secGateway(t, func(c *Config) {
+		_, logs := testGateway(t, func(c *Config) {
 			// Not contacted at start: the address only has to be valid.
 			c.Upstream.Address = "127.0.0.1:1"
 			c.Upstream.Security = "tls"

@@ -48,12 +48,6 @@ func (l *ledger) update(id string, f func(e *entry)) bool {
 	return true
 }
 
-func (l *ledger) count() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.msgs)
-}
-
 // messageID returns the Message-ID header's value of msg, or "".
 func messageID(msg []byte) string {
 	hdr := msg
