@@ -33,7 +33,7 @@ func (m *maildrop) markGone(index int) {
 }
 
 // withoutGone drops the messages found gone from a DELE set: DELE of an
-// expunged message is a no-op at QUIT (semantics.md). Nothing is lost if
+// expunged message is a no-op at QUIT (docs/design.md). Nothing is lost if
 // the message was in fact gone; if the upstream only said so (a plain NO
 // can also be a transient refusal), a pipelined "RETR n, DELE n, QUIT"
 // does not delete a message the client never received. Callers hold m.mu.

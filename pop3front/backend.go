@@ -54,7 +54,7 @@ type Section struct {
 // Messages is called once after Login; index i of its result is message
 // number i+1 for the rest of the session. Nothing the maildrop does may
 // change the upstream before Commit: Close without Commit leaves the store
-// exactly as it was (RFC 1939 section 6, invariant 1).
+// exactly as it was (RFC 1939 section 6; docs/design.md, invariant 1).
 type Maildrop interface {
 	// Messages returns the snapshot taken at login. It must not change.
 	Messages() []MessageInfo
@@ -70,7 +70,7 @@ type Maildrop interface {
 	//
 	// Read must return io.EOF only after the complete message arrived;
 	// a truncated or otherwise damaged transfer must surface as a non-EOF
-	// error so the caller never sends the terminator (invariant 4).
+	// error so the caller never sends the terminator (docs/design.md, invariant 4).
 	// Close must release every upstream resource even if the stream was
 	// not read to the end. At most one stream is open at a time.
 	Open(ctx context.Context, index int, sec Section) (io.ReadCloser, error)
@@ -80,7 +80,7 @@ type Maildrop interface {
 
 	// Commit applies the session's outcome at QUIT (the UPDATE state).
 	// It returns nil only after the store confirmed every change
-	// (invariant 3). Deleted and Retrieved hold 0-based indexes; Deleted
+	// (docs/design.md, invariant 3). Deleted and Retrieved hold 0-based indexes; Deleted
 	// excludes RSET ones. On error nothing outside Deleted/Retrieved may
 	// have changed.
 	Commit(ctx context.Context, outcome Outcome) error
@@ -127,7 +127,7 @@ func (e *Error) Unwrap() error { return e.Err }
 
 var (
 	// ErrAuthFailed reports bad credentials. Unknown user and wrong
-	// password must look alike (invariant 7).
+	// password must look alike (docs/design.md, invariant 7).
 	ErrAuthFailed = errors.New("pop3: authentication failed")
 	// ErrExpunged reports that a message disappeared from the store (or
 	// the store would deliver a different message under its UID).

@@ -7,8 +7,8 @@ import (
 
 // PlaintextPolicy says where USER/PASS and AUTH PLAIN/LOGIN, which send
 // the password as it is, may be used without TLS (RFC 2595 section 2.3,
-// RFC 8314 section 3: credentials only over TLS; semantics.md invariant
-// 6). Over TLS they are always allowed.
+// RFC 8314 section 3: credentials only over TLS; docs/design.md,
+// invariant 6). Over TLS they are always allowed.
 type PlaintextPolicy int
 
 const (

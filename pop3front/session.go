@@ -376,7 +376,7 @@ func (s *session) linger() {
 	io.CopyN(io.Discard, s.br, lingerBytes)
 }
 
-// safeClose closes c, surviving a panic in it (invariant 10).
+// safeClose closes c, surviving a panic in it (docs/design.md, invariant 10).
 func (s *session) safeClose(what string, c io.Closer) {
 	defer func() {
 		if v := recover(); v != nil {
