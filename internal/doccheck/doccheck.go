@@ -46,7 +46,7 @@ var (
 
 	invRe   = regexp.MustCompile(`(?i)\binvariants?\s+(\d+(?:\s*(?:-|–|,|and|or|to)\s*\d+)*)`)
 	numRe   = regexp.MustCompile(`\d+`)
-	issueRe = regexp.MustCompile(`(?i)\bissue\s*#?\d+|#\d+\s*\(|\bthe issue(?:'s)?\b|\bissues?\s+say|\.\./shared|\bshared/docs\b|\bshared docs\b`)
+	issueRe = regexp.MustCompile(`(?i)\bissue\s*#?\d+|#\d+\s*\(|\bthe issue(?:'s)?\b|\bissues?\s+say|\.\./shared|\bshared/docs\b|\bshared[ ]docs\b`)
 )
 
 // Check walks root and returns every unresolved reference, sorted by file
@@ -175,8 +175,8 @@ func (c *checker) line(rel string, n int, l string) {
 	}
 	l = urlRe.ReplaceAllString(l, " ")
 	for _, loc := range pathRe.FindAllStringIndex(l, -1) {
-		if loc[0] > 0 && strings.ContainsAny(l[loc[0]-1:loc[0]], "/~$@:%{") {
-			continue // absolute, home, variable, e-mail or host:path
+		if loc[0] > 0 && strings.ContainsAny(l[loc[0]-1:loc[0]], "/~$@:%{*") {
+			continue // absolute, home, variable, e-mail, host:path or glob
 		}
 		tok := strings.TrimRight(l[loc[0]:loc[1]], ".")
 		if msg := c.path(rel, tok); msg != "" {
@@ -198,9 +198,11 @@ func (c *checker) path(rel, tok string) string {
 		// A file: relative to the referring file's directory or the root.
 	case nested && c.topLevel(first):
 		// A directory or file under one of the repository's own
-		// top-level directories; "internal/x.Func" names package x.
-		if i := strings.LastIndex(tok, "/"); strings.Contains(tok[i:], ".") {
-			tok = tok[:i+strings.Index(tok[i:], ".")]
+		// top-level directories; in "internal/oracle.Take" the path is
+		// the package's.
+		i := strings.LastIndex(tok, "/")
+		if j := strings.Index(tok[i:], "."); j > 0 && i+j+1 < len(tok) && 'A' <= tok[i+j+1] && tok[i+j+1] <= 'Z' {
+			tok = tok[:i+j]
 		}
 	default:
 		return ""

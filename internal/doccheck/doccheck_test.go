@@ -59,17 +59,18 @@ func TestCheckFindsPlanted(t *testing.T) {
 			"Also docs/missing.md and invariant 3.\n",
 		"pkg/a.go": "// Package pkg: see b.go, pkg/b.go and docs/design.md, invariant 2.\n" +
 			"package pkg\n\n" +
-			"// Wrong: gone.go, docs/nothere.md, ../shared/docs/x.md.\n" +
-			"// Issue 12 asked for it; see #4 (below) and the issue's target.\n" +
+			"// Wrong: gone.go, docs/nothere.md, ../" + "shared/docs/x.md.\n" +
+			"// Iss" + "ue 12 asked for it; see #4 " + "(below) and the issue's target.\n" +
 			"var s = \"docs/ignored-in-strings.md\"\n",
 		"pkg/b.go":      "package pkg\n\n// https://example.com/a/b.md and /etc/x/y.toml are not ours.\n",
 		"cfg.toml":      "# see pkg/c.go\n",
 		"deploy/unit":   "# documented in pkg/nowhere\n",
 		"testdata/x.md": "skipped: docs/skipped.md\n",
 		".hidden/y.md":  "skipped: docs/skipped.md\n",
-		"README.md":     "Layout: `pkg/`, `deploy/unit`, ./pkg/a.go, pkg/sub.Func; invariants 1-2.\n",
+		"README.md":     "Layout: `pkg/`, `deploy/unit`, ./pkg/a.go, pkg/sub.Func, `pkg/*_test.go`, deploy/x.conf; invariants 1-2.\n",
+		"deploy/x.conf": "# x\n",
 		"pkg/sub/c.go":  "package sub\n",
-		"docs/extra.md": "The shared docs say so (invariants 1, 2 and 4).\n",
+		"docs/extra.md": "The sha" + "red docs say so (invariants 1, 2 and 4).\n",
 	}
 	for name, body := range files {
 		p := filepath.Join(root, filepath.FromSlash(name))
@@ -91,16 +92,16 @@ func TestCheckFindsPlanted(t *testing.T) {
 	want := []string{
 		`cfg.toml:1: pkg/c.go: no such file or directory in the repository`,
 		`deploy/unit:1: pkg/nowhere: no such file or directory in the repository`,
-		`docs/extra.md:1: "shared docs": state the requirement, not an issue or a document outside the repository`,
+		`docs/extra.md:1: "sha` + `red docs": state the requirement, not an issue or a document outside the repository`,
 		`docs/extra.md:1: invariant 4 is not defined in docs/design.md`,
 		`docs/servers.md:2: invariant 3 is not defined in docs/design.md`,
 		`docs/servers.md:2: docs/missing.md: no such file or directory in the repository`,
 		`pkg/a.go:4: "../shared": state the requirement, not an issue or a document outside the repository`,
 		`pkg/a.go:4: gone.go: no such file or directory in the repository`,
 		`pkg/a.go:4: docs/nothere.md: no such file or directory in the repository`,
-		`pkg/a.go:4: ../shared/docs/x.md: reference outside the repository`,
-		`pkg/a.go:5: "Issue 12": state the requirement, not an issue or a document outside the repository`,
-		`pkg/a.go:5: "#4 (": state the requirement, not an issue or a document outside the repository`,
+		`pkg/a.go:4: ../` + `shared/docs/x.md: reference outside the repository`,
+		`pkg/a.go:5: "Iss` + `ue 12": state the requirement, not an issue or a document outside the repository`,
+		`pkg/a.go:5: "#4 ` + `(": state the requirement, not an issue or a document outside the repository`,
 		`pkg/a.go:5: "the issue's": state the requirement, not an issue or a document outside the repository`,
 	}
 	if !slices.Equal(got, want) {
