@@ -128,4 +128,3 @@ func (c *Config) lint() []error {
 	}
 	return ws
 }
-
