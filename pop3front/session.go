@@ -103,9 +103,10 @@ type session struct {
 	retrBytes  int64
 	nTop       int
 	authFails  int
-	update     string // QUIT update: "applied", "failed", "none"; "" if not reached
-	tracing    bool   // protocol lines are logged (Server.Trace)
-	curCmd     string // the command being handled, redacted (Server.Trace only)
+	update     string      // QUIT update: "applied", "failed", "none"; "" if not reached
+	tracing    bool        // protocol lines are logged (Server.Trace)
+	curCmd     string      // the command being handled, redacted (Server.Trace only)
+	curSteps   []traceLine // its SASL steps, until the user is known (wiretrace.go)
 }
 
 // connWriter gives every write to the client its own deadline: one flush
