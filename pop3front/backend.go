@@ -28,7 +28,9 @@ type LoginRequest struct {
 	Password  string
 	AuthzID   string // SASL authorization identity; "" when none was given
 	Mechanism string // "USER", "PLAIN" or "LOGIN"
-	Client    net.Addr
+	// Client is the client's address: the peer's, the one a PROXY header
+	// carried, or an UnknownClient when a relay did not name it.
+	Client net.Addr
 	// Local is the address the client connected to: the gateway's own,
 	// or the destination a PROXY header carried (nil when unknown).
 	Local net.Addr

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,5 +121,145 @@ func TestRunExitCodes(t *testing.T) {
 	out.Reset()
 	if code := run([]string{"-config", filepath.Join(dir, "missing.toml")}, &out); code != 2 {
 		t.Errorf("missing file: exit %d", code)
+	}
+}
+
+// TestUpstreamSecurityRequiredForRemote: a non-loopback upstream without
+// security is refused (its passwords would cross the network in the
+// clear); loopback and demo upstreams default to none.
+func TestUpstreamSecurityRequiredForRemote(t *testing.T) {
+	for _, addr := range []string{"imap.example.net:143", "imap.example.net:993", "192.0.2.1:143", "[2001:db8::1]:143"} {
+		_, err := parseConfig("x.toml", []byte("[upstream]\n\naddress = \""+addr+"\"\n"))
+		if err == nil {
+			t.Errorf("%s without security: accepted, want an error", addr)
+			continue
+		}
+		if want := "x.toml:3: upstream.security: "; !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %q lacks %q", addr, err, want)
+		}
+	}
+	for _, addr := range []string{"demo", "127.0.0.1:143", "127.0.0.2:1143", "[::1]:143", "localhost:143"} {
+		cfg, err := parseConfig("x.toml", []byte("[upstream]\naddress = \""+addr+"\"\n"))
+		if err != nil {
+			t.Errorf("%s without security: %v", addr, err)
+			continue
+		}
+		if got := cfg.Upstream.security(); got != "none" {
+			t.Errorf("%s: security %q, want none", addr, got)
+		}
+		if w := cfg.Warnings(); len(w) != 0 {
+			t.Errorf("%s: warnings %q, want none", addr, w)
+		}
+	}
+	for _, sec := range []string{"tls", "starttls"} {
+		cfg, err := parseConfig("x.toml", []byte("[upstream]\naddress = \"imap.example.net:993\"\nsecurity = \""+sec+"\"\n"))
+		if err != nil {
+			t.Errorf("explicit %s: %v", sec, err)
+		} else if w := cfg.Warnings(); len(w) != 0 {
+			t.Errorf("explicit %s: warnings %q, want none", sec, w)
+		}
+	}
+	// none towards a remote server must be said, and is warned about.
+	cfg, err := parseConfig("x.toml", []byte("[upstream]\naddress = \"imap.example.net:143\"\nsecurity = \"none\"\n"))
+	if err != nil {
+		t.Fatalf("explicit none: %v", err)
+	}
+	if w := strings.Join(cfg.Warnings(), "\n"); !strings.Contains(w, "x.toml:3: upstream.security: ") || !strings.Contains(w, "clear") {
+		t.Errorf("explicit none: warnings %q, want one on upstream.security at line 3", w)
+	}
+}
+
+// TestCleartextUpstreamWarnedAtStartAndReload: security = "none" towards
+// a remote server is logged at start and at every reload.
+func TestCleartextUpstreamWarnedAtStartAndReload(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.POP3.Listen = "127.0.0.1:0"
+	cfg.Upstream.Address = "192.0.2.1:143" // never dialled: no session logs in
+	cfg.Upstream.Security = "none"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	gw, err := StartGateway(context.Background(), &cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	const msg = "upstream.security: \\\"none\\\""
+	if n := strings.Count(logs.String(), msg); n != 1 {
+		t.Errorf("after start: %d warnings, want 1\n%s", n, logs)
+	}
+	next := cfg
+	if err := gw.Reload(context.Background(), &next); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), msg); n != 2 {
+		t.Errorf("after reload: %d warnings, want 2\n%s", n, logs)
+	}
+}
+
+// TestCheckConfigRefusesWhatStartWouldFailOn: ports out of range and
+// listeners sharing an address are errors with file and line.
+func TestCheckConfigRefusesWhatStartWouldFailOn(t *testing.T) {
+	testCert, testKey := newTestCA(t).issue(t, t.TempDir(), 1)
+	tests := []struct {
+		name, toml, want string
+	}{
+		{"port out of range", "[pop3]\nlisten = \"127.0.0.1:99999\"\n", "x.toml:2: pop3.listen: "},
+		{"port not a number", "[pop3]\nlisten = \"127.0.0.1:pop3x\"\n", "x.toml:2: pop3.listen: "},
+		{"negative port", "[metrics]\nlisten = \"127.0.0.1:-1\"\n", "x.toml:2: metrics.listen: "},
+		{"listen_tls = listen", fmt.Sprintf("[pop3]\nlisten = \"127.0.0.1:1110\"\nlisten_tls = \"127.0.0.1:1110\"\n[tls]\ncert = %q\nkey = %q\n", testCert, testKey),
+			"x.toml:3: pop3.listen_tls: "},
+		{"metrics = pop3", "[pop3]\nlisten = \"127.0.0.1:1110\"\n[metrics]\n\nlisten = \"127.0.0.1:1110\"\n", "x.toml:5: metrics.listen: "},
+		{"wildcard overlaps", "[pop3]\nlisten = \"0.0.0.0:1110\"\n[metrics]\nlisten = \"127.0.0.1:1110\"\n", "x.toml:4: metrics.listen: "},
+		{"demo = pop3", "[pop3]\nlisten = \"127.0.0.1:1143\"\n", "demo.imap_listen: "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseConfig("x.toml", []byte(tc.toml))
+			if err == nil {
+				t.Fatal("accepted, want an error")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q lacks %q", err, tc.want)
+			}
+		})
+	}
+	// Port 0 (any free port) twice is no conflict; another port is fine.
+	if _, err := parseConfig("x.toml", []byte("[pop3]\nlisten = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[demo]\nimap_listen = \"127.0.0.1:1144\"\n")); err != nil {
+		t.Errorf("distinct listeners refused: %v", err)
+	}
+}
+
+// TestCheckConfigWarnsAboutNonsense: values that start but make no sense
+// are warned about by -check-config, which still exits 0.
+func TestCheckConfigWarnsAboutNonsense(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "w.toml")
+	os.WriteFile(path, []byte("[pop3]\nlisten = \"127.0.0.1:0\"\nproxy_protocol = true\nproxy_trusted = [\"10.0.0.1\", \"0.0.0.0/0\"]\n"+
+		"[limits]\nwrite_timeout = \"1ns\"\nauth_timeout = \"10ms\"\n[upstream]\ndial_timeout = \"1us\"\n"), 0o600)
+	var out strings.Builder
+	if code := run([]string{"-check-config", "-config", path}, &out); code != 0 {
+		t.Fatalf("exit %d, want 0: %s", code, out.String())
+	}
+	for _, want := range []string{
+		"w.toml:4: pop3.proxy_trusted: warning: ",
+		"w.toml:6: limits.write_timeout: warning: ",
+		"w.toml:7: limits.auth_timeout: warning: ",
+		"w.toml:9: upstream.dial_timeout: warning: ",
+		"configuration OK",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	os.WriteFile(path, []byte("[pop3]\nlisten = \"127.0.0.1:0\"\nproxy_protocol = true\nproxy_trusted = [\"::/0\"]\n"), 0o600)
+	out.Reset()
+	if code := run([]string{"-check-config", "-config", path}, &out); code != 0 || !strings.Contains(out.String(), "w.toml:4: pop3.proxy_trusted: warning: ") {
+		t.Errorf("::/0: exit %d, output %q, want 0 and a warning", code, out.String())
+	}
+	// The shipped file has nothing to warn about.
+	out.Reset()
+	if code := run([]string{"-check-config", "-config", filepath.Join("..", "proxy.toml")}, &out); code != 0 || strings.Contains(out.String(), "warning") {
+		t.Errorf("shipped proxy.toml: exit %d, output %q", code, out.String())
 	}
 }

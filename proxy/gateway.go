@@ -75,6 +75,7 @@ func StartGateway(ctx context.Context, cfg *Config, logger *slog.Logger) (*Gatew
 	if err != nil {
 		return nil, err
 	}
+	gw.warn(cfg)
 	gw.current.Store(gen)
 	gw.gens = append(gw.gens, gen)
 
@@ -95,9 +96,11 @@ func StartGateway(ctx context.Context, cfg *Config, logger *slog.Logger) (*Gatew
 	return gw, nil
 }
 
-// upstreamOf is cfg's upstream, with the demo's address in demo mode.
+// upstreamOf is cfg's upstream, with the demo's address in demo mode and
+// the effective security.
 func (gw *Gateway) upstreamOf(cfg *Config) UpstreamConfig {
 	up := cfg.Upstream
+	up.Security = up.security()
 	if up.Address == demoAddress && gw.demo != nil {
 		up.Address = gw.demo.Addr()
 		up.Security = "none"
@@ -215,6 +218,7 @@ func (gw *Gateway) Reload(ctx context.Context, cfg *Config) error {
 	if err != nil {
 		return err
 	}
+	gw.warn(cfg)
 	// Publish the generation before binding, so a new listener never
 	// serves with the old settings.
 	prev := gw.current.Swap(gen)
@@ -239,6 +243,13 @@ func (gw *Gateway) Reload(ctx context.Context, cfg *Config) error {
 	}
 	gw.logger.Info("configuration reloaded; new sessions use it, running sessions keep theirs", attrs...)
 	return nil
+}
+
+// warn logs cfg's warnings (Config.Warnings), at start and every reload.
+func (gw *Gateway) warn(cfg *Config) {
+	for _, w := range cfg.Warnings() {
+		gw.logger.Warn("configuration warning", "warning", w)
+	}
 }
 
 // POP3Addr is the bound POP3 listener address.

@@ -44,6 +44,9 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 	if *checkOnly {
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintln(stderr, w)
+		}
 		fmt.Fprintf(stderr, "%s: configuration OK\n", *configPath)
 		return 0
 	}
