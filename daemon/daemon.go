@@ -1,15 +1,22 @@
 // Package daemon is the POP3-to-IMAP gateway daemon without its process:
 // it turns a Config into listeners, a pop3front.Server over an
-// imapback.Backend, metrics and health endpoints, and applies reloads and
-// graceful shutdown. Command proxy wraps it with flags, signals and exit
-// codes; tests and benchmarks start it in-process.
+// imapback.Backend, metrics and health endpoints, and applies reloads
+// and graceful shutdown. Command proxy wraps it with flags, signals and
+// exit codes; tests and the benchmark start the same wiring in-process.
+//
+//	cfg, err := daemon.LoadConfig("proxy.toml")
+//	gw, err := daemon.Start(ctx, cfg, daemon.Options{Logger: logger})
+//	...
+//	err = gw.Reload(ctx, newCfg) // new sessions only
+//	err = gw.Shutdown(graceCtx)  // or gw.Close()
 package daemon
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"time"
+
+	"github.com/popbridge/popbridge/pop3front"
 )
 
 // Options are what a Gateway takes from its caller rather than from the
@@ -20,24 +27,19 @@ type Options struct {
 	// LogLevel, when set, is the level Logger's handler obeys: Reload
 	// sets it from [log] level. nil when the caller manages levels.
 	LogLevel *slog.LevelVar
+	// WrapBackend, when set, wraps the backend of every generation
+	// (after username modifiers), for tests that inject failures or
+	// count calls. It must return a Backend that honours pop3front's
+	// contract; the daemon itself never sets it.
+	WrapBackend func(pop3front.Backend) pop3front.Backend
 }
 
-// Start builds everything cfg describes and starts serving. It returns
-// once the listeners are bound, so a caller can connect at once. cfg must
-// have passed Validate (LoadConfig does it) and is not modified; the
-// caller must end the Gateway with Shutdown or Close.
-func Start(ctx context.Context, cfg *Config, opts Options) (*Gateway, error) {
-	gw, err := StartGateway(ctx, cfg, opts.Logger)
-	if err != nil {
-		return nil, err
-	}
-	gw.level = opts.LogLevel
-	return gw, nil
+// DefaultConfig returns a configuration holding every default, what an
+// empty file gives. Callers that build a Config in code start from it.
+func DefaultConfig() *Config {
+	c := defaultConfig()
+	return &c
 }
-
-// ShutdownGrace is [limits] shutdown_grace of the running configuration:
-// how long Shutdown should be given before sessions are cut.
-func (gw *Gateway) ShutdownGrace() time.Duration { return gw.shutdownGrace() }
 
 // NewLogger returns the logger [log] describes, writing to w, with its
 // level held in level so that Reload can change it (Options.LogLevel).
@@ -51,4 +53,19 @@ func NewLogger(c LogConfig, level *slog.LevelVar, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// ShutdownGrace is [limits] shutdown_grace of the running configuration:
+// how long a caller should let Shutdown wait before sessions are cut.
+func (gw *Gateway) ShutdownGrace() time.Duration { return gw.shutdownGrace() }
+
+// MetricsAddr is the bound [metrics] listen address (/metrics, /healthz,
+// /readyz), "" when metrics are off.
+func (gw *Gateway) MetricsAddr() string { return gw.metricsAddr }
+
+func (gw *Gateway) wrapped(b pop3front.Backend) pop3front.Backend {
+	if gw.wrap == nil {
+		return b
+	}
+	return gw.wrap(b)
 }

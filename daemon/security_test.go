@@ -41,7 +41,7 @@ func testGateway(t *testing.T, mod func(*Config)) (*Gateway, *logBuffer) {
 	}
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	gw, err := StartGateway(context.Background(), &cfg, logger)
+	gw, err := Start(context.Background(), &cfg, Options{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
