@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -17,7 +17,7 @@ func TestDebugWire(t *testing.T) {
 	cfg.Demo.Password = "Canary-Demo-71f0"
 	cfg.DebugWire = "demo"
 	logs := &logBuffer{}
-	gw, err := StartGateway(context.Background(), &cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	gw, err := Start(context.Background(), &cfg, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestDebugWireEverySession(t *testing.T) {
 	cfg.Limits.MaxAuthAttempts = 10
 	cfg.DebugWire = "*"
 	logs := &logBuffer{}
-	gw, err := StartGateway(context.Background(), &cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	gw, err := Start(context.Background(), &cfg, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
