@@ -46,6 +46,16 @@ const (
 	argonKeyLen  = 32
 )
 
+// argonParams are the cost parameters of Argon2id.
+type argonParams struct {
+	time, memory uint32
+	threads      uint8
+}
+
+// hashParams are the parameters of new hashes. Tests of the store lower
+// them: they exercise logins, not the cost of a hash.
+var hashParams = argonParams{time: argonTime, memory: argonMemory, threads: argonThreads}
+
 // hashSlots bounds how many Argon2id hashes run at once, so a flood of
 // logins costs waiting time, not argonMemory times the number of clients.
 var hashSlots = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
@@ -102,13 +112,17 @@ func normalizePassword(pw string) string {
 // format: $argon2id$v=19$m=MEM,t=TIME,p=THREADS$SALT$HASH, salt and hash in
 // unpadded standard base64.
 func HashPassword(pw string) string {
+	return hashPasswordWith(hashParams, pw)
+}
+
+func hashPasswordWith(p argonParams, pw string) string {
 	salt := make([]byte, argonSaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		panic(err)
 	}
-	sum := argon2.IDKey([]byte(normalizePassword(pw)), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	sum := argon2.IDKey([]byte(normalizePassword(pw)), salt, p.time, p.memory, p.threads, argonKeyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version,
-		argonMemory, argonTime, argonThreads,
+		p.memory, p.time, p.threads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(sum))
 }
 

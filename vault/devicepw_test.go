@@ -71,7 +71,11 @@ var phcFormat = regexp.MustCompile(`^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$
 
 func TestHashPasswordFormat(t *testing.T) {
 	pw := GeneratePassword()
-	h1, h2 := HashPassword(pw), HashPassword(pw)
+	prod := argonParams{time: argonTime, memory: argonMemory, threads: argonThreads}
+	h1, h2 := hashPasswordWith(prod, pw), hashPasswordWith(prod, pw)
+	if ok, err := VerifyPassword(h1, pw); err != nil || !ok {
+		t.Errorf("VerifyPassword with the production parameters: got %v, %v, want true", ok, err)
+	}
 	for _, h := range []string{h1, h2} {
 		m := phcFormat.FindStringSubmatch(h)
 		if m == nil {
@@ -112,7 +116,7 @@ func TestVerifyOtherParameters(t *testing.T) {
 }
 
 func TestVerifyMalformedHash(t *testing.T) {
-	good := HashPassword("x")
+	good := hashPasswordWith(argonParams{time: 2, memory: 19456, threads: 1}, "x")
 	for _, h := range []string{
 		"",
 		"plaintext",

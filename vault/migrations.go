@@ -68,6 +68,18 @@ var postgresMigrations = [][]string{
 // leaves the previous version in place. A schema newer than the program
 // knows is refused: an older program could misread or damage it.
 func migrate(ctx context.Context, db *sql.DB, d *dialect) error {
+	// Usually the schema is current: check with a read, so that opening the
+	// store (an admin command, say) does not wait for SQLite's write lock
+	// that a Refresh in the gateway may hold.
+	var cur int
+	if err := db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&cur); err == nil {
+		if cur > len(d.migrations) {
+			return fmt.Errorf("%w: version %d, this program knows up to %d", ErrSchemaTooNew, cur, len(d.migrations))
+		}
+		if cur == len(d.migrations) {
+			return nil
+		}
+	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("vault: migrate: %w", err)

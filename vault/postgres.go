@@ -10,9 +10,10 @@ import (
 )
 
 var postgresDialect = &dialect{
-	name:      "postgres",
-	numbered:  true,
-	forUpdate: " FOR UPDATE",
+	name:       "postgres",
+	numbered:   true,
+	forUpdate:  " FOR UPDATE",
+	beginWrite: "BEGIN",
 	// An arbitrary constant naming popbridge's migration lock.
 	migrationLock: `SELECT pg_advisory_xact_lock(7062636974726775)`,
 	migrations:    postgresMigrations,

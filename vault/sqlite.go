@@ -18,6 +18,7 @@ const sqliteBusyTimeout = 30000
 
 var sqliteDialect = &dialect{
 	name:       "sqlite",
+	beginWrite: "BEGIN IMMEDIATE",
 	migrations: sqliteMigrations,
 }
 

@@ -3,6 +3,7 @@ package vault
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,7 +21,9 @@ type dialect struct {
 	// numbered placeholders ($1, $2, ...) instead of ?
 	numbered bool
 	// forUpdate locks the selected row until the transaction ends.
-	forUpdate     string
+	forUpdate string
+	// beginWrite starts a transaction that will write.
+	beginWrite    string
 	migrationLock string
 	migrations    [][]string
 }
@@ -105,6 +108,12 @@ func checkName(kind, s string) error {
 
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// querier is a *sql.Tx or a *sql.Conn inside a transaction.
+type querier interface {
+	execer
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 func (s *sqlStore) ensureUser(ctx context.Context, e execer, user string) error {
@@ -366,7 +375,7 @@ func (s *sqlStore) Authenticate(ctx context.Context, user, password string, clie
 
 // readTokens reads and opens user's tokens inside tx, locking the row
 // where the dialect can.
-func (s *sqlStore) readTokens(ctx context.Context, tx *sql.Tx, user string) (Tokens, error) {
+func (s *sqlStore) readTokens(ctx context.Context, tx querier, user string) (Tokens, error) {
 	var refresh, access []byte
 	var expiry sql.NullInt64
 	err := tx.QueryRowContext(ctx, s.q(`SELECT refresh_sealed, access_sealed, access_expiry_us FROM users WHERE name = ?`+s.d.forUpdate), user).
@@ -395,7 +404,7 @@ func (s *sqlStore) readTokens(ctx context.Context, tx *sql.Tx, user string) (Tok
 }
 
 // writeTokens seals and writes user's tokens inside tx.
-func (s *sqlStore) writeTokens(ctx context.Context, tx *sql.Tx, user string, t Tokens, extra string, args ...any) (int64, error) {
+func (s *sqlStore) writeTokens(ctx context.Context, tx querier, user string, t Tokens, extra string, args ...any) (int64, error) {
 	var access []byte
 	var expiry sql.NullInt64
 	if t.Access != "" {
@@ -422,17 +431,26 @@ func (s *sqlStore) Refresh(ctx context.Context, user string, fn func(cur Tokens)
 	}
 	defer unlock()
 
-	// The transaction is not tied to ctx: database/sql rolls back a
-	// transaction when its context ends, and once fn has returned a token
-	// the provider already rotated, that token must be saved. The waits
-	// before fn (row lock) still end with ctx.
-	txctx := context.WithoutCancel(ctx)
-	tx, err := s.db.BeginTx(txctx, nil)
+	// The transaction is driven by hand on one connection rather than by
+	// sql.Tx, which rolls back when its context ends: once fn has returned
+	// a token the provider already rotated, that token must be saved even
+	// if ctx ended meanwhile. The waits before fn (the database's write or
+	// row lock) still end with ctx.
+	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return Tokens{}, err
 	}
-	defer tx.Rollback()
-	cur, err := s.readTokens(ctx, tx, user)
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, s.d.beginWrite); err != nil {
+		return Tokens{}, err
+	}
+	open := true
+	defer func() {
+		if open {
+			s.rollback(ctx, conn)
+		}
+	}()
+	cur, err := s.readTokens(ctx, conn, user)
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -450,18 +468,29 @@ func (s *sqlStore) Refresh(ctx context.Context, user string, fn func(cur Tokens)
 	if next.equal(cur) {
 		return cur, nil
 	}
-	saveCtx, cancel := context.WithTimeout(txctx, saveTimeout)
+	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
 	defer cancel()
-	if _, err := s.writeTokens(saveCtx, tx, user, next, ""); err != nil {
+	if _, err := s.writeTokens(saveCtx, conn, user, next, ""); err != nil {
 		return Tokens{}, fmt.Errorf("vault: saving refreshed tokens of %q: %w", user, err)
 	}
-	if err := tx.Commit(); err != nil {
+	if _, err := conn.ExecContext(saveCtx, "COMMIT"); err != nil {
 		return Tokens{}, fmt.Errorf("vault: saving refreshed tokens of %q: %w", user, err)
 	}
+	open = false
 	if afterRefreshCommit != nil {
 		afterRefreshCommit()
 	}
 	return next, nil
+}
+
+// rollback ends a hand-driven transaction. If that fails, the connection
+// is discarded rather than returned to the pool inside a transaction.
+func (s *sqlStore) rollback(ctx context.Context, conn *sql.Conn) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+	defer cancel()
+	if _, err := conn.ExecContext(rctx, "ROLLBACK"); err != nil {
+		conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
 }
 
 func (s *sqlStore) PutGrant(ctx context.Context, user string, t Tokens) error {
