@@ -59,6 +59,9 @@ type sqlStore struct {
 // the caller's context ended.
 const saveTimeout = 30 * time.Second
 
+// recordTimeout bounds the recording of a device's last use at login.
+const recordTimeout = 2 * time.Second
+
 // afterRefreshCommit, if set (by tests only), runs right after Refresh
 // committed new tokens.
 var afterRefreshCommit func()
@@ -361,9 +364,13 @@ func (s *sqlStore) Authenticate(ctx context.Context, user, password string, clie
 		if addr.IsValid() {
 			addrText = addr.String()
 		}
-		// Bookkeeping must not fail a login that checked out.
-		if _, err := s.db.ExecContext(ctx, s.q(`UPDATE devices SET last_used_us = ?, last_addr = ? WHERE id = ?`),
-			now.UnixMicro(), addrText, c.d.ID); err != nil {
+		// Bookkeeping must not fail or stall a login that checked out (with
+		// SQLite, a Refresh waiting for its provider holds the write lock).
+		rctx, cancel := context.WithTimeout(ctx, recordTimeout)
+		_, err = s.db.ExecContext(rctx, s.q(`UPDATE devices SET last_used_us = ?, last_addr = ? WHERE id = ?`),
+			now.UnixMicro(), addrText, c.d.ID)
+		cancel()
+		if err != nil {
 			s.log.Warn("vault: cannot record device use", "user", user, "device", c.d.Name, "err", err)
 		} else {
 			c.d.LastUsed, c.d.LastAddr = now, addr

@@ -494,3 +494,69 @@ func TestStoreSchemaVersion(t *testing.T) {
 		}
 	})
 }
+
+// TestStoreOpenTogether: instances starting at once on a new store all
+// open it; the schema is created once.
+func TestStoreOpenTogether(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := testCtx(t)
+		const n = 4
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				s, err := Open(ctx, b.dsn, Options{Key: testKey})
+				if err == nil {
+					err = s.AddUser(ctx, fmt.Sprint("user", i))
+					s.Close()
+				}
+				errs[i] = err
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("instance %d: %v", i, err)
+			}
+		}
+		us, err := b.open(t).ListUsers(ctx)
+		if err != nil || len(us) != n {
+			t.Errorf("users: got %d, %v, want %d", len(us), err, n)
+		}
+	})
+}
+
+// TestSQLiteLoginDuringRefresh: while a Refresh holds SQLite's write lock
+// for its provider call, a device login still succeeds (its last use is
+// recorded later, or not at all, but the login is not refused).
+func TestSQLiteLoginDuringRefresh(t *testing.T) {
+	ctx := testCtx(t)
+	b := backend{"sqlite", "sqlite:" + filepath.Join(t.TempDir(), "vault.db")}
+	gw1, gw2 := b.open(t), b.open(t)
+	_, pw, err := gw1.AddDevice(ctx, "alice", "phone", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw1.PutGrant(ctx, "alice", Tokens{Refresh: "r0"}); err != nil {
+		t.Fatal(err)
+	}
+	inside, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := gw1.Refresh(ctx, "alice", func(Tokens) (Tokens, error) {
+			close(inside)
+			<-release
+			return Tokens{Refresh: "r1"}, nil
+		})
+		done <- err
+	}()
+	<-inside
+	d, err := gw2.Authenticate(ctx, "alice", pw, netip.MustParseAddr("192.0.2.1"))
+	close(release)
+	if err != nil || d.Name != "phone" {
+		t.Errorf("login during a refresh: got %+v, %v, want the phone", d, err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Refresh: %v", err)
+	}
+}
