@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/popbridge/popbridge/internal/pgtest"
 )
@@ -558,5 +560,37 @@ func TestSQLiteLoginDuringRefresh(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Errorf("Refresh: %v", err)
+	}
+}
+
+// TestStoreRefreshSavesAfterContextEnds: tokens that fn returns are saved
+// even if the caller's context ended while fn ran (the provider may
+// already have rotated the refresh token).
+func TestStoreRefreshSavesAfterContextEnds(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := b.open(t)
+		if err := s.PutGrant(testCtx(t), "alice", Tokens{Refresh: "r0"}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(testCtx(t))
+		got, err := s.Refresh(ctx, "alice", func(Tokens) (Tokens, error) {
+			cancel() // the deadline passes while the provider answers
+			return Tokens{Refresh: "r1", Access: "a1", AccessExpiry: time.Now().Add(time.Hour)}, nil
+		})
+		if err != nil || got.Refresh != "r1" {
+			t.Fatalf("Refresh: got %+v, %v, want r1 saved", got, err)
+		}
+		stored, err := b.open(t).Refresh(testCtx(t), "alice", func(c Tokens) (Tokens, error) { return c, nil })
+		if err != nil || stored.Refresh != "r1" || stored.Access != "a1" {
+			t.Errorf("stored: got %+v, %v, want r1/a1", stored, err)
+		}
+	})
+}
+
+func TestShortError(t *testing.T) {
+	long := strings.Repeat("é", 150) // 300 bytes
+	got := shortError("a\n\tb  " + long)
+	if !strings.HasPrefix(got, "a b éé") || !strings.HasSuffix(got, "…") || len(got) > maxErrorText+len("…") || !utf8.ValidString(got) {
+		t.Errorf("shortError: got %q (%d bytes), want one line of at most %d bytes plus an ellipsis, valid UTF-8", got, len(got), maxErrorText)
 	}
 }
