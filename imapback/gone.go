@@ -89,9 +89,9 @@ func (m *maildrop) retrieved(index int) {
 }
 
 // withoutGone drops the messages answered "expunged" from a DELE set:
-// DELE of an expunged message is a no-op at QUIT. Nothing
-// is lost if the message was in fact gone; if the upstream only said so
-// (maybeGone) and no RETR of it succeeded since, a pipelined
+// DELE of an expunged message is a no-op at QUIT (docs/design.md).
+// Nothing is lost if the message was in fact gone; if the upstream only
+// said so (maybeGone) and no RETR of it succeeded since, a pipelined
 // "RETR n, DELE n, QUIT" does not delete a message the client never
 // received. Callers hold m.mu.
 func (m *maildrop) withoutGone(indexes []int) []int {

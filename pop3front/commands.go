@@ -69,7 +69,7 @@ func parseCommand(line []byte) (*command, []byte) {
 // handle runs one command line.
 func (s *session) handle(line []byte) error {
 	// NUL and stray CR never reach a handler, let alone the backend
-	// (invariant 8).
+	// (docs/design.md, invariant 8).
 	if bytes.IndexByte(line, 0) >= 0 || bytes.IndexByte(line, '\r') >= 0 {
 		s.obs.Command("UNKNOWN")
 		return s.badCommand(textBadChars)
@@ -313,7 +313,7 @@ func (s *session) cmdNOOP(args []byte) error {
 
 // cmdQUIT: RFC 1939 sections 4 and 6. In TRANSACTION this is the UPDATE
 // state: the only place Commit is called, and "+OK" only when it
-// succeeded (invariant 3). Nothing after QUIT is read.
+// succeeded (docs/design.md, invariant 3). Nothing after QUIT is read.
 func (s *session) cmdQUIT(args []byte) error {
 	if ok, err := s.noArgs(args); !ok {
 		return err
@@ -342,7 +342,7 @@ func (s *session) cmdQUIT(args []byte) error {
 		s.obs.Update(len(out.Deleted), "failed")
 		s.update = "failed"
 		s.logBackendError("commit", err)
-		// Invariant 3: any failure is [SYS/TEMP]; an *Error may say more.
+		// docs/design.md, invariant 3: any failure is [SYS/TEMP]; an *Error may say more.
 		text := textCommitFailed
 		if pe := (*Error)(nil); errors.As(err, &pe) && pe.Text != "" {
 			text = safeText(pe.Text, maxReplyLine-32)

@@ -15,7 +15,7 @@ import (
 
 // TestTruncatedStream: a stream that fails mid-message gives the client
 // no terminator, the connection is closed, and pipelined DELE/QUIT after
-// it never act (invariants 1 and 4).
+// it never act (docs/design.md, invariants 1 and 4).
 func TestTruncatedStream(t *testing.T) {
 	for _, oneByte := range []bool{false, true} {
 		t.Run(fmt.Sprint("onebyte=", oneByte), func(t *testing.T) {

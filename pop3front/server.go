@@ -152,7 +152,7 @@ func (srv *Server) serveConn(conn net.Conn, implicitTLS bool) {
 // sessions still in the AUTHORIZATION state are answered
 // "-ERR [SYS/TEMP] Server shutting down" and closed; authenticated
 // sessions are left to finish (QUIT, idle timeout or client drop) until
-// ctx is done, then closed without committing anything (invariant 1), and
+// ctx is done, then closed without committing anything (docs/design.md, invariant 1), and
 // Shutdown returns ctx.Err(). It returns nil once every session ended.
 func (srv *Server) Shutdown(ctx context.Context) error {
 	srv.inShutdown.Store(true)

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bufio"
@@ -16,7 +16,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -42,7 +41,7 @@ func testGateway(t *testing.T, mod func(*Config)) (*Gateway, *logBuffer) {
 	}
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	gw, err := StartGateway(context.Background(), &cfg, logger)
+	gw, err := Start(context.Background(), &cfg, Options{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,52 +185,6 @@ func TestGatewayTLS(t *testing.T) {
 		if !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("metrics lack %s", want)
 		}
-	}
-}
-
-// TestSIGHUPReloadsCertificate: the real binary swaps its certificate on
-// SIGHUP and keeps serving the sessions it has.
-func TestSIGHUPReloadsCertificate(t *testing.T) {
-	bin := buildBinary(t)
-	ca, dir := newTestCA(t), t.TempDir()
-	cert, key := ca.issue(t, dir, 7)
-	pop3, pop3s := freePort(t), freePort(t)
-	cmd, logs := startProcess(t, bin, fmt.Sprintf(`
-[pop3]
-listen = %q
-listen_tls = %q
-[tls]
-cert = %q
-key = %q
-[demo]
-imap_listen = %q
-`, pop3, pop3s, cert, key, freePort(t)), pop3)
-
-	old, serial := dialPOP3S(t, pop3s, ca)
-	if serial != 7 {
-		t.Fatalf("serial %d", serial)
-	}
-	old.cmd("USER demo")
-	old.cmd("PASS demo")
-	ca.issue(t, dir, 8)
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, serial := dialPOP3S(t, pop3s, ca); serial == 8 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("certificate not reloaded:\n%s", logs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if r := old.cmd("STAT"); !strings.HasPrefix(r, "+OK") {
-		t.Errorf("session across SIGHUP: %q", r)
-	}
-	if !strings.Contains(logs.String(), "configuration reloaded") || !strings.Contains(logs.String(), `tls_subject="CN=pop3.test"`) {
-		t.Errorf("no reload log line:\n%s", logs)
 	}
 }
 

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -133,7 +133,7 @@ func startGatewayOn(t *testing.T, addr string, mod func(*Config)) (*Gateway, *Co
 		t.Fatal(err)
 	}
 	logs := &logBuffer{}
-	gw, err := StartGateway(context.Background(), &cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	gw, err := Start(context.Background(), &cfg, Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}

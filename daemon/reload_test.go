@@ -1,14 +1,10 @@
-package main
+package daemon
 
 import (
 	"context"
-	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -87,39 +83,6 @@ func TestReloadMovesListener(t *testing.T) {
 		c.Close()
 		t.Error("old address still accepts")
 	}
-}
-
-// TestSIGHUPBadConfigKeepsRunning: the real binary refuses a broken file
-// on SIGHUP, says why, and keeps serving with the old configuration; a
-// good file then changes the log level.
-func TestSIGHUPBadConfigKeepsRunning(t *testing.T) {
-	bin := buildBinary(t)
-	pop3 := freePort(t)
-	base := fmt.Sprintf("[pop3]\nlisten = %q\n[demo]\nimap_listen = %q\n", pop3, freePort(t))
-	cmd, logs := startProcess(t, bin, base, pop3)
-	path := cmd.Args[len(cmd.Args)-1]
-
-	os.WriteFile(path, []byte(base+"[policy]\ndelete = \"shred\"\n"), 0o600)
-	cmd.Process.Signal(syscall.SIGHUP)
-	waitLog(t, logs, "configuration reload refused")
-	if !strings.Contains(logs.String(), filepath.Base(path)+":6: policy.delete") {
-		t.Errorf("refusal does not name file, line and key:\n%s", logs)
-	}
-	c := dialPOP3(t, pop3)
-	c.cmd("USER demo")
-	if r := c.cmd("PASS demo"); !strings.HasPrefix(r, "+OK") {
-		t.Errorf("login after a refused reload: %q", r)
-	}
-	c.cmd("QUIT")
-
-	os.WriteFile(path, []byte(base+"[log]\nlevel = \"debug\"\n"), 0o600)
-	cmd.Process.Signal(syscall.SIGHUP)
-	waitLog(t, logs, "log_level=debug")
-	c = dialPOP3(t, pop3)
-	c.cmd("USER demo")
-	c.cmd("PASS demo")
-	c.cmd("QUIT")
-	waitLog(t, logs, "level=DEBUG")
 }
 
 func waitLog(t *testing.T, logs *logBuffer, want string) {

@@ -9,14 +9,91 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
+
+// The process tests talk to the binary over the wire; these helpers are
+// the small part of the daemon package's test helpers they need.
+
+type pop3Client struct {
+	t    *testing.T
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+func dialPOP3(t *testing.T, addr string) *pop3Client {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	c := &pop3Client{t: t, conn: conn, r: bufio.NewReader(conn)}
+	c.expectOK("greeting")
+	return c
+}
+
+func (c *pop3Client) line() string {
+	c.t.Helper()
+	l, err := c.r.ReadString('\n')
+	if err != nil {
+		c.t.Fatalf("read: %v (got %q)", err, l)
+	}
+	return l
+}
+
+func (c *pop3Client) expectOK(what string) string {
+	c.t.Helper()
+	l := c.line()
+	if !strings.HasPrefix(l, "+OK") {
+		c.t.Fatalf("%s: %q", what, l)
+	}
+	return l
+}
+
+func (c *pop3Client) cmd(line string) string {
+	c.t.Helper()
+	fmt.Fprintf(c.conn, "%s\r\n", line)
+	return c.line()
+}
+
+// logBuffer collects log output written from many goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func waitLog(t *testing.T, logs *logBuffer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log never said %q:\n%s", want, logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
 
 // testCA issues certificates for "pop3.test" into PEM files, made in the
 // test: no key is committed.
@@ -71,63 +148,33 @@ func (ca *testCA) issue(t *testing.T, dir string, serial int64) (certFile, keyFi
 	}
 	kder, _ := x509.MarshalECPrivateKey(key)
 	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	writeAtomic(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	writeAtomic(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}))
+	for path, data := range map[string][]byte{
+		certFile: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		keyFile:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}),
+	} {
+		// Atomically, as a renewal tool does: a handshake never sees half a file.
+		if err := os.WriteFile(path+".tmp", data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".tmp", path); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return certFile, keyFile
-}
-
-func writeAtomic(t *testing.T, path string, data []byte) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func (ca *testCA) clientConfig() *tls.Config {
-	return &tls.Config{RootCAs: ca.pool, ServerName: "pop3.test", NextProtos: []string{"pop3"}}
 }
 
 // dialPOP3S connects with implicit TLS and reads the greeting; serial is
 // the certificate's serial number the server presented.
 func dialPOP3S(t *testing.T, addr string, ca *testCA) (c *pop3Client, serial int64) {
 	t.Helper()
-	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, ca.clientConfig())
+	conf := &tls.Config{RootCAs: ca.pool, ServerName: "pop3.test", NextProtos: []string{"pop3"}}
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, conf)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
 	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	cs := conn.ConnectionState()
-	if cs.NegotiatedProtocol != "pop3" {
-		t.Errorf("ALPN %q", cs.NegotiatedProtocol)
-	}
 	c = &pop3Client{t: t, conn: conn, r: bufio.NewReader(conn)}
 	c.expectOK("greeting")
-	return c, cs.PeerCertificates[0].SerialNumber.Int64()
-}
-
-// startTLS runs STLS on a plain client.
-func (c *pop3Client) startTLS(ca *testCA) {
-	c.t.Helper()
-	if r := c.cmd("STLS"); !strings.HasPrefix(r, "+OK") {
-		c.t.Fatalf("STLS: %q", r)
-	}
-	tc := tls.Client(c.conn, ca.clientConfig())
-	if err := tc.Handshake(); err != nil {
-		c.t.Fatal(err)
-	}
-	c.conn, c.r = tc, bufio.NewReader(tc)
-}
-
-// capa returns the CAPA listing as one string of lines.
-func (c *pop3Client) capa() string {
-	c.t.Helper()
-	if r := c.cmd("CAPA"); !strings.HasPrefix(r, "+OK") {
-		c.t.Fatalf("CAPA: %q", r)
-	}
-	return c.multi()
+	return c, conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
 }

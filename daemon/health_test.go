@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -21,7 +21,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	cfg.Demo.IMAPListen = "127.0.0.1:0"
 	cfg.Metrics.Listen = freePort(t)
 	logs := &logBuffer{}
-	gw, err := StartGateway(context.Background(), &cfg, newLogger(cfg.Log, new(slog.LevelVar), logs))
+	gw, err := Start(context.Background(), &cfg, Options{Logger: NewLogger(cfg.Log, new(slog.LevelVar), logs)})
 	if err != nil {
 		t.Fatal(err)
 	}

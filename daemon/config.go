@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bufio"
@@ -33,6 +33,8 @@ type Config struct {
 	// DebugWire comes from the -debug-wire flag, never from the file: a
 	// user name, or "*", whose POP3 and IMAP lines are traced.
 	DebugWire string `toml:"-"`
+
+	warnings []string // located by parseConfig; see Warnings
 }
 
 // POP3Config is the client-facing side.
@@ -64,7 +66,9 @@ type TLSConfig struct {
 
 // UpstreamConfig says where the IMAP server is and how to reach it.
 type UpstreamConfig struct {
-	Address  string `toml:"address"`
+	Address string `toml:"address"`
+	// Security is none | starttls | tls. Unset ("") is allowed only for
+	// the demo and loopback addresses, where it means none.
 	Security string `toml:"security"`
 	Mailbox  string `toml:"mailbox"`
 	// Folders, when set, replaces Mailbox: these mailboxes are listed as
@@ -172,7 +176,6 @@ func defaultConfig() Config {
 		},
 		Upstream: UpstreamConfig{
 			Address:        demoAddress,
-			Security:       "none",
 			Mailbox:        "INBOX",
 			DialTimeout:    Duration{10 * time.Second},
 			CommandTimeout: Duration{60 * time.Second},
@@ -281,12 +284,44 @@ func parseConfig(path string, data []byte) (*Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, locate(path, data, err)
 	}
+	if ws := cfg.lint(); len(ws) > 0 {
+		for _, w := range unjoin(locate(path, data, errors.Join(ws...))) {
+			cfg.warnings = append(cfg.warnings, warningText(w))
+		}
+	}
 	return &cfg, nil
+}
+
+// warningText formats a located warning as "file:line: key: warning: msg".
+func warningText(err error) string {
+	var ce *ConfigError
+	if errors.As(err, &ce) && ce.Key != "" {
+		c := *ce
+		c.Key, c.Msg = "", ce.Key+": warning: "+ce.Msg
+		return c.Error()
+	}
+	return err.Error()
+}
+
+// Warnings are the values that start but make no sense, or are unsafe
+// (Config.lint), as "file:line: key: warning: ..." when the config came
+// from a file. -check-config prints them; start and every reload log
+// them.
+func (c *Config) Warnings() []string {
+	if c.warnings != nil {
+		return c.warnings
+	}
+	var out []string
+	for _, w := range c.lint() {
+		out = append(out, warningText(w))
+	}
+	return out
 }
 
 // fieldError is a Validate failure about one dotted key.
 type fieldError struct {
 	key, msg string
+	at       string // key whose line to report when key is not in the file
 }
 
 func (e *fieldError) Error() string { return e.key + ": " + e.msg }
@@ -301,7 +336,11 @@ func locate(path string, data []byte, err error) error {
 	for _, e := range unjoin(err) {
 		var fe *fieldError
 		if errors.As(e, &fe) {
-			out = append(out, &ConfigError{File: path, Line: keyLine(data, fe.key), Key: fe.key, Msg: fe.msg})
+			line := keyLine(data, fe.key)
+			if line == 0 && fe.at != "" {
+				line = keyLine(data, fe.at)
+			}
+			out = append(out, &ConfigError{File: path, Line: line, Key: fe.key, Msg: fe.msg})
 		} else {
 			out = append(out, &ConfigError{File: path, Msg: e.Error()})
 		}
@@ -367,11 +406,11 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	check(validAddr("pop3.listen", c.POP3.Listen))
+	check(validListen("pop3.listen", c.POP3.Listen))
 	check(validText("pop3.greeting", c.POP3.Greeting, 1, 200))
 	check(validText("pop3.implementation", c.POP3.Implementation, 0, 200))
 	if c.POP3.ListenTLS != "" {
-		check(validAddr("pop3.listen_tls", c.POP3.ListenTLS))
+		check(validListen("pop3.listen_tls", c.POP3.ListenTLS))
 		if c.TLS.Cert == "" {
 			check(invalid("pop3.listen_tls", "needs [tls] cert and key"))
 		}
@@ -386,7 +425,14 @@ func (c *Config) Validate() error {
 	if c.Upstream.Address != demoAddress {
 		check(validAddr("upstream.address", c.Upstream.Address))
 	}
-	check(oneOf("upstream.security", c.Upstream.Security, securities))
+	if c.Upstream.Security != "" {
+		check(oneOf("upstream.security", c.Upstream.Security, securities))
+	} else if !c.Upstream.local() {
+		// Passwords would cross the network in the clear by default.
+		check(&fieldError{key: "upstream.security", at: "upstream.address",
+			msg: fmt.Sprintf("must be set for %q, which is not loopback: \"tls\" (port 993) or \"starttls\" "+
+				"(certificate verified), or \"none\" to send every password in the clear", c.Upstream.Address)})
+	}
 	check(validText("upstream.mailbox", c.Upstream.Mailbox, 1, 1000))
 	for _, f := range c.Upstream.Folders {
 		check(validText("upstream.folders", f, 1, 1000))
@@ -447,13 +493,14 @@ func (c *Config) Validate() error {
 	}
 
 	if c.Upstream.Address == demoAddress {
-		check(validAddr("demo.imap_listen", c.Demo.IMAPListen))
+		check(validListen("demo.imap_listen", c.Demo.IMAPListen))
 		check(validText("demo.user", c.Demo.User, 1, 100))
 		check(validText("demo.password", c.Demo.Password, 1, 100))
 	}
 	if c.Metrics.Listen != "" {
-		check(validAddr("metrics.listen", c.Metrics.Listen))
+		check(validListen("metrics.listen", c.Metrics.Listen))
 	}
+	errs = append(errs, c.listenConflicts()...)
 	check(oneOf("log.level", c.Log.Level, logLevels))
 	check(oneOf("log.format", c.Log.Format, logFormats))
 	errs = append(errs, c.validateViews()...) // overrides.go

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
+
+	"github.com/popbridge/popbridge/pop3front"
 )
 
 // PROXY protocol (HAProxy's v1 text and v2 binary headers) on the POP3
@@ -18,8 +20,10 @@ import (
 //     policy): the session then sees the carried client address for its
 //     cleartext policy, penalties, caps, logs and LoginRequest.Client. A
 //     trusted peer without one (or with a broken one) is closed once the
-//     header deadline passes. A v2 LOCAL header (health checks) keeps the
-//     peer's own address.
+//     header deadline passes. A header naming no client IP (v1 UNKNOWN,
+//     v2 LOCAL as for HAProxy's health checks, v2 AF_UNIX) is served as
+//     a pop3front.UnknownClient: never loopback, counted under the
+//     peer's address.
 //   - any other peer may not send one: its connection is served as it is,
 //     and if it starts with a PROXY signature it is closed before a
 //     single command is read.
@@ -84,8 +88,30 @@ func parseCIDROrAddr(s string) (netip.Prefix, error) {
 }
 
 // proxiedConn lets the session half-close a PROXY connection (it lingers
-// after its last reply, see pop3front's session.linger).
+// after its last reply, see pop3front's session.linger), and reports a
+// header that names no client IP as such.
 type proxiedConn struct{ *proxyproto.Conn }
+
+// RemoteAddr is the client address the header carried, or, for a header
+// without one (v1 UNKNOWN, v2 LOCAL, v2 AF_UNIX) or a broken header, a
+// pop3front.UnknownClient relayed by the peer: never the peer's own
+// address, which for a proxy on the same host is loopback.
+func (c proxiedConn) RemoteAddr() net.Addr {
+	a := c.Conn.RemoteAddr() // reads the header; the peer's on error
+	if h := c.ProxyHeader(); h != nil && h.Command.IsProxy() && a == h.SourceAddr {
+		switch src := a.(type) {
+		case *net.TCPAddr:
+			if src.IP != nil {
+				return a
+			}
+		case *net.UDPAddr:
+			if src.IP != nil {
+				return a
+			}
+		}
+	}
+	return pop3front.UnknownClient{Relay: c.Raw().RemoteAddr()}
+}
 
 func (c proxiedConn) CloseWrite() error {
 	if tc, ok := c.TCPConn(); ok {

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -39,6 +39,9 @@ type Gateway struct {
 	demo    *memupstream.Server
 	done    chan error
 
+	wrap        func(pop3front.Backend) pop3front.Backend // Options.WrapBackend, or nil
+	metricsAddr string                                    // bound [metrics] listen, "" without
+
 	current atomic.Pointer[generation]
 
 	mu       sync.Mutex // serialises Reload, Shutdown and Close
@@ -56,10 +59,15 @@ type generation struct {
 	proxy   *proxySettings // PROXY protocol, or nil
 }
 
-// StartGateway builds everything cfg describes and starts serving.
-// It returns once the listeners are bound, so a caller can connect at once.
-func StartGateway(ctx context.Context, cfg *Config, logger *slog.Logger) (*Gateway, error) {
-	gw := &Gateway{logger: logger, metrics: metrics.New(), done: make(chan error, 4), cfg: cfg}
+// Start builds everything cfg describes and starts serving. It returns
+// once the listeners are bound, so a caller can connect at once. cfg
+// should come from LoadConfig or have passed Validate: Start does not
+// check it again (tests use timeouts Validate refuses). The caller must
+// end the Gateway with Shutdown or Close.
+func Start(ctx context.Context, cfg *Config, opts Options) (*Gateway, error) {
+	logger := opts.Logger
+	gw := &Gateway{logger: logger, level: opts.LogLevel, wrap: opts.WrapBackend,
+		metrics: metrics.New(), done: make(chan error, 4), cfg: cfg}
 	ok := false
 	defer func() {
 		if !ok {
@@ -78,6 +86,7 @@ func StartGateway(ctx context.Context, cfg *Config, logger *slog.Logger) (*Gatew
 	if err != nil {
 		return nil, err
 	}
+	gw.warn(cfg)
 	gw.current.Store(gen)
 	gw.gens = append(gw.gens, gen)
 
@@ -98,9 +107,11 @@ func StartGateway(ctx context.Context, cfg *Config, logger *slog.Logger) (*Gatew
 	return gw, nil
 }
 
-// upstreamOf is cfg's upstream, with the demo's address in demo mode.
+// upstreamOf is cfg's upstream, with the demo's address in demo mode and
+// the effective security.
 func (gw *Gateway) upstreamOf(cfg *Config) UpstreamConfig {
 	up := cfg.Upstream
+	up.Security = up.security()
 	if up.Address == demoAddress && gw.demo != nil {
 		up.Address = gw.demo.Addr()
 		up.Security = "none"
@@ -122,7 +133,7 @@ func (gw *Gateway) build(cfg *Config, prev *generation) (*generation, error) {
 		return nil, err
 	}
 	gen.server = &pop3front.Server{
-		Backend:        withModifiers(cfg, backend), // overrides.go
+		Backend:        gw.wrapped(withModifiers(cfg, backend)), // overrides.go
 		Logger:         gw.logger,
 		Observer:       gw.metrics,
 		Greeting:       cfg.POP3.Greeting,
@@ -218,6 +229,7 @@ func (gw *Gateway) Reload(ctx context.Context, cfg *Config) error {
 	if err != nil {
 		return err
 	}
+	gw.warn(cfg)
 	// Publish the generation before binding, so a new listener never
 	// serves with the old settings.
 	prev := gw.current.Swap(gen)
@@ -242,6 +254,13 @@ func (gw *Gateway) Reload(ctx context.Context, cfg *Config) error {
 	}
 	gw.logger.Info("configuration reloaded; new sessions use it, running sessions keep theirs", attrs...)
 	return nil
+}
+
+// warn logs cfg's warnings (Config.Warnings), at start and every reload.
+func (gw *Gateway) warn(cfg *Config) {
+	for _, w := range cfg.Warnings() {
+		gw.logger.Warn("configuration warning", "warning", w)
+	}
 }
 
 // POP3Addr is the bound POP3 listener address.
@@ -324,6 +343,7 @@ func (gw *Gateway) startMetrics(ctx context.Context, addr string) error {
 	probe := func(ctx context.Context) error { return gw.current.Load().backend.Probe(ctx) }
 	mux.Handle("/readyz", &readiness{probe: probe, timeout: 5 * time.Second, ttl: 2 * time.Second})
 	gw.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	gw.metricsAddr = l.Addr().String()
 	go func() {
 		if err := gw.httpSrv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			gw.done <- fmt.Errorf("metrics: %w", err)
