@@ -66,9 +66,16 @@ type OAuthError struct {
 // oauthClient is a SASL client for OAUTHBEARER or XOAUTH2. go-sasl's
 // OAUTHBEARER client answers the error challenge with an error, which
 // makes imapclient return with the command still open; this one answers
-// as the mechanisms require (RFC 7628 section 3.2.3: a single %x01;
-// XOAUTH2: an empty response), so the server ends the command with a
-// tagged NO, and keeps the error for the log.
+// it so that the server ends the command with a tagged NO, and keeps the
+// error for the log.
+//
+// The answer is a single %x01 for both mechanisms. RFC 7628 section 3.2.3
+// asks exactly that of OAUTHBEARER. XOAUTH2 asks for an empty response,
+// but imapclient cannot send one: it writes "=", which is SASL-IR's
+// notation for an empty initial response, not a valid continuation, and
+// Dovecot answers it with BAD (invalid base64) and closes the connection.
+// A server that has refused the token ends the exchange on any answer:
+// Dovecot 2.3 answers %x01 with NO [AUTHENTICATIONFAILED].
 type oauthClient struct {
 	mech   string
 	ir     []byte
@@ -116,10 +123,7 @@ func (c *oauthClient) Next(challenge []byte) ([]byte, error) {
 	if err := json.Unmarshal(challenge, c.failed); err != nil || c.failed.Status == "" {
 		c.failed.Status = "unparsable error challenge"
 	}
-	if c.mech == sasl.OAuthBearer {
-		return []byte{0x01}, nil
-	}
-	return []byte{}, nil
+	return []byte{0x01}, nil
 }
 
 // ServerError returns the error challenge the server sent, if any.

@@ -84,7 +84,7 @@ func TestBearerRejected(t *testing.T) {
 		answer string // base64 of the answer to the error challenge
 	}{
 		{OAuthOAuthBearer, "AQ=="}, // %x01, RFC 7628 section 3.2.3
-		{OAuthXOAuth2, "="},        // empty
+		{OAuthXOAuth2, "AQ=="},     // %x01 too: imapclient cannot send an empty line
 	} {
 		t.Run(string(tc.mech), func(t *testing.T) {
 			b, w := bearerEnv(t, true, tc.mech)
@@ -145,5 +145,9 @@ func TestOAuthClientMessages(t *testing.T) {
 	}
 	if _, err := c.Next([]byte("x")); err == nil {
 		t.Error("a second challenge was answered")
+	}
+	x := NewXOAuth2Client("u", "t").(*oauthClient)
+	if resp, err := x.Next([]byte(`{"status":"401"}`)); err != nil || string(resp) != "\x01" || x.ServerError().Status != "401" {
+		t.Errorf("XOAUTH2 answer %q, %v; want %%x01", resp, err)
 	}
 }

@@ -54,6 +54,8 @@ func TestBearerSASL(t *testing.T) {
 		{"xoauth2 ok", "XOAUTH2", xo("good"), "", "", "OK"},
 		{"oauthbearer bad token", "OAUTHBEARER", ob("bad"), "AQ==", `"status":"invalid_token"`, "NO [AUTHENTICATIONFAILED]"},
 		{"xoauth2 bad token", "XOAUTH2", xo("bad"), "", `"status":"invalid_token"`, "NO [AUTHENTICATIONFAILED]"},
+		{"xoauth2 bad token, %x01", "XOAUTH2", xo("bad"), "AQ==", `"status":"invalid_token"`, "NO [AUTHENTICATIONFAILED]"},
+		{"xoauth2 wrong answer", "XOAUTH2", xo("bad"), "eA==", `"status":"invalid_token"`, "BAD"},
 		{"oauthbearer wrong answer", "OAUTHBEARER", ob("bad"), "=", `"status":"invalid_token"`, "BAD"},
 		{"malformed", "OAUTHBEARER", "user=u\x01auth=Bearer good\x01\x01", "", "", "BAD"},
 	} {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,5 +114,18 @@ func TestDovecotBearerLogin(t *testing.T) {
 	clk.Add(time.Hour)
 	if _, err := ts.AccessToken(ctx, alice); !IsReenroll(err) {
 		t.Errorf("refresh after revocation: err = %v, want re-enrolment", err)
+	}
+
+	// Every refused token ended with NO, never BAD for a malformed
+	// answer to the error challenge.
+	logText, err := os.ReadFile(d.LogPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(logText), "nvalid base64") {
+		t.Error("Dovecot logged an invalid answer to the error challenge")
+	}
+	if n := strings.Count(string(logText), "(auth failed,"); n != 4 {
+		t.Errorf("Dovecot logged %d refused tokens, want 4", n)
 	}
 }
