@@ -236,3 +236,29 @@ func TestPresets(t *testing.T) {
 		}
 	}
 }
+
+// A token living less than twice the margin is still cached, for half its
+// life.
+func TestShortLivedTokenCached(t *testing.T) {
+	p, s, _ := fakeProvider(t,
+		[2]string{"200", `{"access_token":"at-1","token_type":"Bearer","expires_in":30}`},
+		[2]string{"200", `{"access_token":"at-2","token_type":"Bearer","expires_in":30}`})
+	clk := newClock()
+	p.now = clk.Now
+	store := NewMemoryGrants()
+	store.PutGrant(context.Background(), alice, Tokens{Refresh: "rt"})
+	ts := NewTokenSource(p, store, Options{Now: clk.Now, Margin: time.Minute})
+	for i, want := range []struct {
+		advance time.Duration
+		token   string
+	}{{0, "at-1"}, {10 * time.Second, "at-1"}, {10 * time.Second, "at-2"}} {
+		clk.Add(want.advance)
+		tok, err := ts.AccessToken(context.Background(), alice)
+		if err != nil || tok != want.token {
+			t.Fatalf("call %d: %q, %v; want %s", i, tok, err, want.token)
+		}
+	}
+	if len(s.forms) != 2 {
+		t.Errorf("%d token requests, want 2", len(s.forms))
+	}
+}

@@ -48,7 +48,7 @@ func (o *Options) fill() {
 // GrantStore. It is safe for concurrent use.
 //
 // Access tokens are cached in memory until Options.Margin before they
-// expire. On a miss, one refresh per user runs at a time in this process
+// expire (halfway through their life if that is shorter). On a miss, one refresh per user runs at a time in this process
 // (other callers wait for it), inside GrantStore.Refresh, whose lock
 // excludes other processes: the refresh first looks at the stored token,
 // which another process may just have renewed, and asks the provider only
@@ -61,8 +61,24 @@ type TokenSource struct {
 	opt   Options
 
 	mu      sync.Mutex
-	cache   map[string]Tokens  // only Access and AccessExpiry are kept
+	cache   map[string]cached  // by user
 	flights map[string]*flight // refreshes in progress, by user
+}
+
+// cached is an access token and when to stop using it.
+type cached struct {
+	access string
+	until  time.Time
+}
+
+// usableUntil is when to stop using t, obtained at now: Margin before
+// expiry, or halfway for tokens that live less than twice the margin (so
+// that a short-lived token is still cached for a while).
+func usableUntil(t Tokens, now time.Time, margin time.Duration) time.Time {
+	if life := t.AccessExpiry.Sub(now); life < 2*margin {
+		return now.Add(life / 2)
+	}
+	return t.AccessExpiry.Add(-margin)
 }
 
 type flight struct {
@@ -74,10 +90,12 @@ type flight struct {
 // NewTokenSource returns a TokenSource for p's users in store.
 func NewTokenSource(p *Provider, store GrantStore, opt Options) *TokenSource {
 	opt.fill()
-	return &TokenSource{p: p, store: store, opt: opt, cache: map[string]Tokens{}, flights: map[string]*flight{}}
+	return &TokenSource{p: p, store: store, opt: opt, cache: map[string]cached{}, flights: map[string]*flight{}}
 }
 
-// fresh reports whether t's access token can still be used.
+// fresh reports whether t's access token can still be used: it is not
+// within margin of its expiry. (A token from the store may have been
+// obtained by another process; its lifetime is unknown.)
 func fresh(t Tokens, now time.Time, margin time.Duration) bool {
 	return t.Access != "" && now.Add(margin).Before(t.AccessExpiry)
 }
@@ -89,9 +107,9 @@ func fresh(t Tokens, now time.Time, margin time.Duration) bool {
 // configuration errors.
 func (s *TokenSource) AccessToken(ctx context.Context, user string) (string, error) {
 	s.mu.Lock()
-	if t, ok := s.cache[user]; ok && fresh(t, s.opt.Now(), s.opt.Margin) {
+	if c, ok := s.cache[user]; ok && s.opt.Now().Before(c.until) {
 		s.mu.Unlock()
-		return t.Access, nil
+		return c.access, nil
 	}
 	f, ok := s.flights[user]
 	if !ok {
@@ -122,7 +140,7 @@ func (s *TokenSource) run(ctx context.Context, user string, f *flight) {
 	t, err := s.refresh(ctx, user)
 	s.mu.Lock()
 	if err == nil {
-		s.cache[user] = Tokens{Access: t.Access, AccessExpiry: t.AccessExpiry}
+		s.cache[user] = cached{t.Access, usableUntil(t, s.opt.Now(), s.opt.Margin)}
 		f.token = t.Access
 	} else {
 		delete(s.cache, user)
@@ -214,7 +232,7 @@ type AppTokenSource struct {
 	opt Options
 
 	mu     sync.Mutex
-	cached Tokens
+	cached cached
 	flight *flight
 }
 
@@ -229,8 +247,8 @@ func NewAppTokenSource(p *Provider, opt Options) *AppTokenSource {
 // KindReenroll).
 func (s *AppTokenSource) AccessToken(ctx context.Context, user string) (string, error) {
 	s.mu.Lock()
-	if fresh(s.cached, s.opt.Now(), s.opt.Margin) {
-		t := s.cached.Access
+	if s.opt.Now().Before(s.cached.until) {
+		t := s.cached.access
 		s.mu.Unlock()
 		return t, nil
 	}
@@ -263,10 +281,10 @@ func (s *AppTokenSource) run(ctx context.Context, f *flight) {
 	}
 	s.mu.Lock()
 	if err == nil {
-		s.cached = t
+		s.cached = cached{t.Access, usableUntil(t, s.opt.Now(), s.opt.Margin)}
 		f.token = t.Access
 	} else {
-		s.cached = Tokens{}
+		s.cached = cached{}
 		f.err = err
 	}
 	s.flight = nil
