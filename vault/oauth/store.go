@@ -43,7 +43,9 @@ var ErrNoGrant = errors.New("oauth: no grant stored for user")
 type Observer interface {
 	// TokenRefresh is called once per call of the provider's token
 	// endpoint for a refresh or client-credentials grant; result is "ok",
-	// "temporary_error" or "invalid_grant".
+	// "invalid_grant" (the grant is gone: re-enrolment needed) or
+	// "temporary_error" (every other failure, configuration errors such
+	// as invalid_client included, which the log tells apart).
 	TokenRefresh(result string)
 }
 
