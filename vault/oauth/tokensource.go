@@ -60,9 +60,10 @@ type TokenSource struct {
 	store GrantStore
 	opt   Options
 
-	mu      sync.Mutex
-	cache   map[string]cached  // by user
-	flights map[string]*flight // refreshes in progress, by user
+	mu       sync.Mutex
+	cache    map[string]cached  // by user
+	flights  map[string]*flight // refreshes in progress, by user
+	rejected map[string]string  // by user: an access token the upstream refused
 }
 
 // cached is an access token and when to stop using it.
@@ -90,7 +91,8 @@ type flight struct {
 // NewTokenSource returns a TokenSource for p's users in store.
 func NewTokenSource(p *Provider, store GrantStore, opt Options) *TokenSource {
 	opt.fill()
-	return &TokenSource{p: p, store: store, opt: opt, cache: map[string]cached{}, flights: map[string]*flight{}}
+	return &TokenSource{p: p, store: store, opt: opt,
+		cache: map[string]cached{}, flights: map[string]*flight{}, rejected: map[string]string{}}
 }
 
 // fresh reports whether t's access token can still be used: it is not
@@ -126,19 +128,33 @@ func (s *TokenSource) AccessToken(ctx context.Context, user string) (string, err
 	}
 }
 
-// Forget drops user's cached token, e.g. after the upstream refused it.
-func (s *TokenSource) Forget(user string) {
+// Invalidate reports that the upstream refused token for user (revoked
+// or expired at the provider before its stated expiry): the next
+// AccessToken asks the provider for a new one, even if the store still
+// holds token as current. Call it once per refusal, then retry the login
+// once; a second refusal is the user's (or the provider's) problem, not
+// a stale cache.
+func (s *TokenSource) Invalidate(user, token string) {
 	s.mu.Lock()
-	delete(s.cache, user)
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	if c, ok := s.cache[user]; ok && c.access == token {
+		delete(s.cache, user)
+	}
+	s.rejected[user] = token
 }
 
 // run is the single refresh of user's flight f.
 func (s *TokenSource) run(ctx context.Context, user string, f *flight) {
 	ctx, cancel := context.WithTimeout(ctx, s.opt.RefreshTimeout)
 	defer cancel()
-	t, err := s.refresh(ctx, user)
 	s.mu.Lock()
+	rejected := s.rejected[user]
+	s.mu.Unlock()
+	t, err := s.refresh(ctx, user, rejected)
+	s.mu.Lock()
+	if s.rejected[user] == rejected {
+		delete(s.rejected, user)
+	}
 	if err == nil {
 		s.cache[user] = cached{t.Access, usableUntil(t, s.opt.Now(), s.opt.Margin)}
 		f.token = t.Access
@@ -151,12 +167,14 @@ func (s *TokenSource) run(ctx context.Context, user string, f *flight) {
 	close(f.done)
 }
 
-func (s *TokenSource) refresh(ctx context.Context, user string) (Tokens, error) {
+// refresh gets user's token from the store or, if the stored one is
+// stale or is rejected, from the provider.
+func (s *TokenSource) refresh(ctx context.Context, user, rejected string) (Tokens, error) {
 	log := s.opt.Logger.With("user", user)
 	called := false // whether the provider was asked
 	var perr error  // the provider's answer, if asked
 	t, err := s.store.Refresh(ctx, user, func(cur Tokens) (Tokens, error) {
-		if fresh(cur, s.opt.Now(), s.opt.Margin) {
+		if fresh(cur, s.opt.Now(), s.opt.Margin) && cur.Access != rejected {
 			return cur, nil // another process refreshed it
 		}
 		if cur.Refresh == "" {
