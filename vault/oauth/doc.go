@@ -6,9 +6,12 @@
 // Two kinds of grant are supported:
 //
 //   - Delegated: the mailbox owner enrols once with the Device
-//     Authorization Grant (RFC 8628, device.go); the refresh token is kept
-//     in a GrantStore, and TokenSource turns it into access tokens
-//     (RFC 6749 section 6), saving a rotated refresh token.
+//     Authorization Grant (RFC 8628, device.go) or, where the provider's
+//     device flow cannot grant mail access (Google), the
+//     authorization-code grant with PKCE and a pasted redirect address
+//     (authcode.go); the refresh token is kept in a GrantStore, and
+//     TokenSource turns it into access tokens (RFC 6749 section 6),
+//     saving a rotated refresh token.
 //   - App-only: the client-credentials grant (RFC 6749 section 4.4,
 //     AppTokenSource), one token for every mailbox (Microsoft's
 //     IMAP.AccessAsApp).

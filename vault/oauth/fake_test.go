@@ -2,11 +2,14 @@ package oauth
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -260,5 +263,61 @@ func TestShortLivedTokenCached(t *testing.T) {
 	}
 	if len(s.forms) != 2 {
 		t.Errorf("%d token requests, want 2", len(s.forms))
+	}
+}
+
+func TestAuthCode(t *testing.T) {
+	p, s, _ := fakeProvider(t, [2]string{"200", okToken})
+	ac, err := p.StartAuthCode("http://127.0.0.1:8765/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(ac.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	if u.Host != "login.microsoftonline.com" || u.Path != "/common/oauth2/v2.0/authorize" {
+		t.Errorf("authorization URL %s", ac.URL)
+	}
+	sum := sha256.Sum256([]byte(ac.Verifier))
+	if q.Get("code_challenge") != base64.RawURLEncoding.EncodeToString(sum[:]) || q.Get("code_challenge_method") != "S256" ||
+		q.Get("state") != ac.State || q.Get("redirect_uri") != ac.RedirectURI || q.Get("response_type") != "code" || strings.Contains(ac.URL, ac.Verifier) {
+		t.Errorf("authorization request %v: want PKCE S256, state and redirect URI, and no verifier", q)
+	}
+	ctx := context.Background()
+	for _, bad := range []string{
+		"http://127.0.0.1:8765/?code=c&state=other",
+		"http://127.0.0.1:8765/?error=access_denied&error_description=no&state=" + ac.State,
+		"http://127.0.0.1:8765/?state=" + ac.State,
+	} {
+		if _, err := p.ExchangeCode(ctx, ac, bad); err == nil || IsTemporary(err) {
+			t.Errorf("ExchangeCode(%s): err = %v, want a permanent error", bad, err)
+		}
+	}
+	if len(s.forms) != 0 {
+		t.Fatalf("%d token requests for refused redirects, want 0", len(s.forms))
+	}
+	store := NewMemoryGrants()
+	if err := p.EnrollAuthCode(ctx, store, alice, ac, "  http://127.0.0.1:8765/?code=the-code&state="+ac.State+"&session_state=x \n"); err != nil {
+		t.Fatal(err)
+	}
+	f := s.forms[0]
+	if f["grant_type"] != "authorization_code" || f["code"] != "the-code" || f["code_verifier"] != ac.Verifier || f["redirect_uri"] != ac.RedirectURI {
+		t.Errorf("token request %v", f)
+	}
+	if st, _ := store.Status(alice); st.Tokens.Refresh != "rt-2" {
+		t.Errorf("stored %+v, want the refresh token", st.Tokens)
+	}
+
+	g, err := NewProvider(ctx, Config{Provider: ProviderGoogle, ClientID: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gac, _ := g.StartAuthCode("http://127.0.0.1:1/")
+	gu, _ := url.Parse(gac.URL)
+	if gu.Host != "accounts.google.com" || gu.Query().Get("access_type") != "offline" || gu.Query().Get("prompt") != "consent" ||
+		gu.Query().Get("scope") != "https://mail.google.com/" {
+		t.Errorf("google authorization URL %s: want offline access with consent for the Gmail scope", gac.URL)
 	}
 }

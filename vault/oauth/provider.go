@@ -59,8 +59,9 @@ type Config struct {
 	// ClientAuth is "basic" or "post"; default post for microsoft and
 	// google, for oidc basic unless discovery lists only post.
 	ClientAuth string
-	// DeviceAuthURL and TokenURL override the preset's or discovered
-	// endpoints.
+	// AuthURL, DeviceAuthURL and TokenURL override the preset's or
+	// discovered endpoints.
+	AuthURL       string
 	DeviceAuthURL string
 	TokenURL      string
 	// HTTPClient makes every request; default a client with a 30 s
@@ -74,6 +75,8 @@ type Provider struct {
 	clientID     string
 	clientSecret string
 	clientAuth   string
+	authURL      string
+	authParams   map[string]string // extra authorization request parameters
 	deviceURL    string
 	tokenURL     string
 	scopes       []string
@@ -127,7 +130,7 @@ func NewProvider(ctx context.Context, cfg Config) (*Provider, error) {
 			return nil, fmt.Errorf("oauth: tenant %q: not a tenant ID or domain", tenant)
 		}
 		base := "https://login.microsoftonline.com/" + tenant + "/oauth2/v2.0/"
-		p.deviceURL, p.tokenURL = base+"devicecode", base+"token"
+		p.authURL, p.deviceURL, p.tokenURL = base+"authorize", base+"devicecode", base+"token"
 		if p.scopes == nil {
 			p.scopes = []string{"https://outlook.office.com/IMAP.AccessAsUser.All", "offline_access"}
 		}
@@ -136,9 +139,12 @@ func NewProvider(ctx context.Context, cfg Config) (*Provider, error) {
 		}
 	case ProviderGoogle:
 		// Google's device flow allows only a short list of scopes, which
-		// does not include Gmail's: there, enrol by another way and
-		// PutGrant the refresh token.
+		// does not include Gmail's: enrol with StartAuthCode instead.
+		p.authURL = "https://accounts.google.com/o/oauth2/v2/auth"
 		p.deviceURL, p.tokenURL = "https://oauth2.googleapis.com/device/code", "https://oauth2.googleapis.com/token"
+		// Google returns a refresh token only for offline access, and
+		// again on a later consent only when asked to prompt.
+		p.authParams = map[string]string{"access_type": "offline", "prompt": "consent"}
 		if p.scopes == nil {
 			p.scopes = []string{"https://mail.google.com/"}
 		}
@@ -150,7 +156,7 @@ func NewProvider(ctx context.Context, cfg Config) (*Provider, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.deviceURL, p.tokenURL = d.DeviceAuthorizationEndpoint, d.TokenEndpoint
+		p.authURL, p.deviceURL, p.tokenURL = d.AuthorizationEndpoint, d.DeviceAuthorizationEndpoint, d.TokenEndpoint
 		if len(d.TokenEndpointAuthMethods) == 0 || slices.Contains(d.TokenEndpointAuthMethods, "client_secret_basic") {
 			auth = ClientAuthBasic
 		}
@@ -159,6 +165,9 @@ func NewProvider(ctx context.Context, cfg Config) (*Provider, error) {
 		}
 	default:
 		return nil, fmt.Errorf("oauth: provider %q: must be microsoft, google or oidc", cfg.Provider)
+	}
+	if cfg.AuthURL != "" {
+		p.authURL = cfg.AuthURL
 	}
 	if cfg.DeviceAuthURL != "" {
 		p.deviceURL = cfg.DeviceAuthURL
@@ -190,6 +199,7 @@ func (p *Provider) DeviceAuthURL() string { return p.deviceURL }
 // discovery is the part of the OpenID Provider Metadata used here.
 type discovery struct {
 	Issuer                      string   `json:"issuer"`
+	AuthorizationEndpoint       string   `json:"authorization_endpoint"`
 	TokenEndpoint               string   `json:"token_endpoint"`
 	DeviceAuthorizationEndpoint string   `json:"device_authorization_endpoint"`
 	TokenEndpointAuthMethods    []string `json:"token_endpoint_auth_methods_supported"`
