@@ -14,18 +14,21 @@ type client struct {
 	id, secret string
 	grants     []oidc.GrantType
 	tokenType  op.AccessTokenType
+	redirects  []string // for the authorization-code grant
 }
 
 var _ op.Client = (*client)(nil)
 
 func (c *client) GetID() string                       { return c.id }
-func (c *client) RedirectURIs() []string              { return nil }
+func (c *client) RedirectURIs() []string              { return c.redirects }
 func (c *client) PostLogoutRedirectURIs() []string    { return nil }
 func (c *client) ApplicationType() op.ApplicationType { return op.ApplicationTypeWeb }
 func (c *client) AuthMethod() oidc.AuthMethod         { return oidc.AuthMethodBasic }
-func (c *client) ResponseTypes() []oidc.ResponseType  { return nil }
+func (c *client) ResponseTypes() []oidc.ResponseType {
+	return []oidc.ResponseType{oidc.ResponseTypeCode}
+}
 func (c *client) GrantTypes() []oidc.GrantType        { return c.grants }
-func (c *client) LoginURL(string) string              { return "" }
+func (c *client) LoginURL(id string) string           { return "/login?authRequestID=" + id }
 func (c *client) AccessTokenType() op.AccessTokenType { return c.tokenType }
 func (c *client) IDTokenLifetime() time.Duration      { return time.Hour }
 func (c *client) DevMode() bool                       { return false }

@@ -1,7 +1,8 @@
 // Package oidctest runs a real OpenID Connect provider (zitadel/oidc's op
 // package) in-process on loopback, for tests of the gateway's OAuth 2.0
 // side: the Device Authorization Grant (RFC 8628) with a small HTML user
-// page that tests drive over HTTP as the user would, refresh tokens with
+// page that tests drive over HTTP as the user would, the authorization-code
+// grant with PKCE and a sign-in page, refresh tokens with
 // rotation (RFC 6819 section 5.2.2.3), the client-credentials grant,
 // token introspection (RFC 7662) and, optionally, signed JWT access
 // tokens (RFC 9068) for servers that validate tokens locally.

@@ -35,7 +35,8 @@ type Options struct {
 // Fixed client registrations. Every client is confidential
 // (client_secret_basic or client_secret_post).
 const (
-	// ClientID may use the device grant and refresh tokens.
+	// ClientID may use the device and authorization-code grants (with
+	// RedirectURI) and refresh tokens.
 	ClientID     = "popbridge"
 	ClientSecret = "popbridge-secret"
 	// AppClientID may use the client-credentials grant.
@@ -78,8 +79,8 @@ func Start(opts Options) (*Server, error) {
 	if opts.JWTAccessTokens {
 		tokenType = op.AccessTokenTypeJWT
 	}
-	st.clients[ClientID] = &client{id: ClientID, secret: ClientSecret, tokenType: tokenType,
-		grants: []oidc.GrantType{oidc.GrantTypeDeviceCode, oidc.GrantTypeRefreshToken}}
+	st.clients[ClientID] = &client{id: ClientID, secret: ClientSecret, tokenType: tokenType, redirects: []string{RedirectURI},
+		grants: []oidc.GrantType{oidc.GrantTypeDeviceCode, oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}}
 	st.clients[AppClientID] = &client{id: AppClientID, secret: AppClientSecret, tokenType: tokenType,
 		grants: []oidc.GrantType{oidc.GrantTypeClientCredentials}}
 	st.clients[ResourceID] = &client{id: ResourceID, secret: ResourceSecret, tokenType: tokenType}
@@ -92,6 +93,7 @@ func Start(opts Options) (*Server, error) {
 	cfg := &op.Config{
 		CryptoKey:             sha256.Sum256([]byte(newID())),
 		AuthMethodPost:        true,
+		CodeMethodS256:        true,
 		GrantTypeRefreshToken: true,
 		DeviceAuthorization: op.DeviceAuthorizationConfig{
 			Lifetime:     5 * time.Minute,
@@ -108,6 +110,7 @@ func Start(opts Options) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/device", s.devicePage)
 	mux.HandleFunc("POST /device/login", s.deviceLogin)
+	mux.HandleFunc("/login", s.loginPage) // authcode.go
 	mux.Handle("/", provider)
 	s.srv = &http.Server{Handler: s.count(mux), ReadHeaderTimeout: 10 * time.Second}
 	go s.srv.Serve(ln)
@@ -136,6 +139,7 @@ const (
 	GrantRefresh           = "refresh_token"
 	GrantClientCredentials = "client_credentials"
 	GrantDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
+	GrantAuthorizationCode = "authorization_code"
 )
 
 // TokenCalls returns how many token endpoint requests of grantType the
@@ -185,6 +189,10 @@ var pages = template.Must(template.New("").Parse(`
 <form method="post" action="/device/login"><input type="hidden" name="user_code" value="{{.Code}}">
 <label>User <input name="username"></label> <label>Password <input type="password" name="password"></label>
 <button name="action" value="allow">Allow</button> <button name="action" value="deny">Deny</button></form>{{end}}
+{{define "authlogin"}}<!DOCTYPE html><title>Sign in</title>{{if .Error}}<p class="error">{{.Error}}</p>{{end}}
+<form method="post" action="/login"><input type="hidden" name="authRequestID" value="{{.ID}}">
+<label>User <input name="username"></label> <label>Password <input type="password" name="password"></label>
+<button>Sign in</button></form>{{end}}
 {{define "done"}}<!DOCTYPE html><title>Done</title><p id="result">Device {{.}}. You can return to the device.</p>{{end}}
 `))
 

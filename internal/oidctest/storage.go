@@ -28,6 +28,8 @@ type storage struct {
 	refresh  map[string]*refreshToken
 	devices  map[string]*deviceEntry // by device code
 	byUser   map[string]string       // user code -> device code
+	authReqs map[string]*authRequest // by ID (authcode.go)
+	codes    map[string]string       // authorization code -> request ID
 }
 
 type token struct {
@@ -69,6 +71,8 @@ func newStorage(lifetime time.Duration) (*storage, error) {
 		refresh:  map[string]*refreshToken{},
 		devices:  map[string]*deviceEntry{},
 		byUser:   map[string]string{},
+		authReqs: map[string]*authRequest{},
+		codes:    map[string]string{},
 	}, nil
 }
 
@@ -86,22 +90,6 @@ func (s *storage) checkUser(name, password string) bool {
 	return ok && p == password
 }
 
-// The authorization-code and implicit flows are not offered.
-
-func (s *storage) CreateAuthRequest(context.Context, *oidc.AuthRequest, string) (op.AuthRequest, error) {
-	return nil, oidc.ErrUnsupportedGrantType()
-}
-func (s *storage) AuthRequestByID(context.Context, string) (op.AuthRequest, error) {
-	return nil, errors.New("no authorization requests here")
-}
-func (s *storage) AuthRequestByCode(context.Context, string) (op.AuthRequest, error) {
-	return nil, errors.New("no authorization codes here")
-}
-func (s *storage) SaveAuthCode(context.Context, string, string) error {
-	return errors.New("unsupported")
-}
-func (s *storage) DeleteAuthRequest(context.Context, string) error { return nil }
-
 // newToken stores an access token; s.mu is held.
 func (s *storage) newToken(clientID, refreshID, subject string, audience, scopes []string) *token {
 	t := &token{id: newID(), clientID: clientID, refreshID: refreshID, subject: subject,
@@ -111,7 +99,7 @@ func (s *storage) newToken(clientID, refreshID, subject string, audience, scopes
 }
 
 // CreateAccessToken serves grants without a refresh token (client
-// credentials; a device grant without offline_access).
+// credentials; device or code grants without offline_access).
 func (s *storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -123,7 +111,7 @@ func (s *storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (s
 	return t.id, t.expiry, nil
 }
 
-// CreateAccessAndRefreshTokens serves the device grant with
+// CreateAccessAndRefreshTokens serves the device and code grants with
 // offline_access (currentRefreshToken empty) and the refresh grant, which
 // rotates: the old refresh token and its access token stop working.
 func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
@@ -133,6 +121,8 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 	switch r := req.(type) {
 	case *op.DeviceAuthorizationState:
 		rt.clientID, rt.authTime, rt.amr = r.ClientID, r.AuthTime, r.AMR
+	case *authRequest:
+		rt.clientID, rt.authTime, rt.amr = r.clientID, r.authTime, r.GetAMR()
 	case *refreshRequest:
 		old, ok := s.refresh[current]
 		if !ok {

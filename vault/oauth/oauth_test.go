@@ -367,3 +367,52 @@ func TestClientCredentialsCached(t *testing.T) {
 		t.Errorf("observer ok = %d, want 2", obs.get(ResultOK))
 	}
 }
+
+func TestAuthCodeEnrolment(t *testing.T) {
+	op := startOP(t, oidctest.Options{})
+	clk := newClock()
+	p := newOIDCProvider(t, op, clk, false)
+	ctx := context.Background()
+	store := NewMemoryGrants()
+
+	// PKCE is checked: a wrong verifier gets no tokens.
+	ac, err := p.StartAuthCode(oidctest.RedirectURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	landed, err := oidctest.AuthorizeInBrowser(ctx, ac.URL, alice, "alice-pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := *ac
+	wrong.Verifier = "not-the-verifier-not-the-verifier-not-the-verifier"
+	if err := p.EnrollAuthCode(ctx, store, alice, &wrong, landed); err == nil || IsTemporary(err) {
+		t.Fatalf("wrong PKCE verifier: err = %v, want a permanent error", err)
+	}
+
+	ac, err = p.StartAuthCode(oidctest.RedirectURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	landed, err = oidctest.AuthorizeInBrowser(ctx, ac.URL, alice, "alice-pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.EnrollAuthCode(ctx, store, alice, ac, landed); err != nil {
+		t.Fatal(err)
+	}
+	// The code is single-use.
+	if _, err := p.ExchangeCode(ctx, ac, landed); err == nil {
+		t.Error("a used code was exchanged again")
+	}
+	if got := op.TokenCalls(oidctest.GrantAuthorizationCode); got != 3 {
+		t.Errorf("code exchanges = %d, want 3", got)
+	}
+	clk.Add(time.Hour)
+	if _, err := NewTokenSource(p, store, Options{Now: clk.Now}).AccessToken(ctx, alice); err != nil {
+		t.Fatalf("refresh with the code grant's refresh token: %v", err)
+	}
+	if got := op.TokenCalls(oidctest.GrantRefresh); got != 1 {
+		t.Errorf("refresh requests = %d, want 1", got)
+	}
+}
