@@ -42,6 +42,31 @@ func TestTruncatedStream(t *testing.T) {
 	}
 }
 
+// TestRetrSizeChecked: a stream that ends cleanly but with another
+// octet count than the snapshot announced (a backend serving the header
+// as the whole message) is not a complete RETR: no terminator, and the
+// pipelined DELE and QUIT never act.
+func TestRetrSizeChecked(t *testing.T) {
+	for _, size := range []int64{10, 400} {
+		t.Run(fmt.Sprint("announced=", size), func(t *testing.T) {
+			be, addr := startFake(t, nil)
+			be.Infos = []MessageInfo{{Size: size, UIDL: "uid1"}}
+			got := pipelined(t, addr, "USER alice\r\nPASS secret\r\nRETR 1\r\nDELE 1\r\nQUIT\r\n", 0)
+			want := fmt.Sprintf("+OK POP3 gateway ready.\r\n+OK Send PASS.\r\n+OK Logged in.\r\n+OK %d octets\r\n", size)
+			if !strings.HasPrefix(got, want) {
+				t.Fatalf("got %q, want prefix %q", got, want)
+			}
+			if rest := got[len(want):]; !strings.HasPrefix("Subject: one\r\n\r\nHello\r\n", rest) {
+				t.Errorf("after +OK: %q, want a prefix of the message and no terminator", rest)
+			}
+			waitCalls(t, be, "close")
+			if c := be.Commits(); len(c) != 0 {
+				t.Errorf("commits %+v, want none", c)
+			}
+		})
+	}
+}
+
 func TestCommit(t *testing.T) {
 	cases := []struct {
 		name  string
