@@ -80,8 +80,8 @@ func FuzzPipelining(f *testing.F) {
 		}
 		sessions = append(sessions, p)
 	}
-	f.Add([]byte{2, 3, 0, 3, 5, 3})          // TOP 3 0, RETR 3, DELE 3
-	f.Add([]byte{0, 1, 2, 2, 0, 2})          // RETR 1, TOP 2 0, RETR 2
+	f.Add([]byte{2, 3, 0, 3, 5, 3}) // TOP 3 0, RETR 3, DELE 3
+	f.Add([]byte{0, 1, 2, 2, 0, 2}) // RETR 1, TOP 2 0, RETR 2
 	f.Add([]byte{2, 1, 2, 2, 1, 2, 0, 1, 4, 4, 7, 0})
 	f.Add([]byte{5, 1, 0, 1, 6, 0, 0, 1, 9, 0, 13, 5, 3, 8})
 	f.Fuzz(func(t *testing.T, input []byte) {
