@@ -116,28 +116,11 @@ func TestPipelinedTopThenRetr(t *testing.T) {
 	}
 }
 
-// differential runs iters random scripts against the gateway at addr in
-// every mode and fails on the first answer stream that differs from
-// one-by-one. seed is printed, so a failure reproduces.
+// differential runs gwtest.Differential; a failure names the seed.
 func differential(t *testing.T, addr string, nmsgs int, seed uint64, iters int) {
 	t.Helper()
-	r := rand.New(rand.NewPCG(seed, 0))
-	for it := range iters {
-		cmds := gwtest.RandomScript(r, nmsgs, 4+r.IntN(20))
-		var ref []byte
-		for _, mode := range gwtest.Modes {
-			got, err := gwtest.Converse(addr, pipeUser, pipePass, cmds, mode, r)
-			if err != nil {
-				t.Fatalf("seed %d, script %d %q, %v: %v", seed, it, cmds, mode, err)
-			}
-			if mode == gwtest.OneByOne {
-				ref = got
-				continue
-			}
-			if !bytes.Equal(got, ref) {
-				t.Fatalf("seed %d, script %d %q: %v answers differ from one-by-one: %s", seed, it, cmds, mode, gwtest.FirstDiff(got, ref))
-			}
-		}
+	if err := gwtest.Differential(addr, pipeUser, pipePass, nmsgs, seed, iters); err != nil {
+		t.Fatal(err)
 	}
 }
 
