@@ -249,14 +249,15 @@ func TestLineEndingsOnTheWire(t *testing.T) {
 	be.Msgs = []string{
 		"A: 1\n\n.\n..x\nlast", // LF only, no final line end
 		"",                     // empty message
-		"A: 1\r\rb\r\n.",       // bare CRs, ends in a lone dot
+		"A: 1\r\rb\r\n.",       // bare CRs (data), ends in a lone dot
 	}
 	cl := dial(t, addr)
 	cl.login()
 	runSteps(t, cl, []step{
 		{"RETR 1", "+OK 16 octets\r\nA: 1\r\n\r\n..\r\n...x\r\nlast\r\n.\r\n"},
 		{"RETR 2", "+OK 0 octets\r\n.\r\n"},
-		{"RETR 3", "+OK 10 octets\r\nA: 1\r\n\r\nb\r\n..\r\n.\r\n"},
+		{"RETR 3", "+OK 10 octets\r\nA: 1\r\rb\r\n..\r\n.\r\n"},
+		{"TOP 3 0", "+OK\r\nA: 1\r\rb\r\n..\r\n.\r\n"}, // no blank line: all header
 		{"TOP 1 0", "+OK\r\nA: 1\r\n\r\n.\r\n"},
 		{"TOP 1 1", "+OK\r\nA: 1\r\n\r\n..\r\n.\r\n"},
 		{"TOP 2 0", "+OK\r\n.\r\n"},
