@@ -36,6 +36,9 @@ type Metrics struct {
 	upstreamAnomaly  *prometheus.CounterVec
 	penaltiesTotal   prometheus.Counter
 	penaltySeconds   prometheus.Counter
+
+	gateway gatewayMetrics // gateway.go
+	vault   vaultMetrics   // vault.go
 }
 
 // New declares and registers every metric on a fresh registry.
@@ -104,6 +107,8 @@ func New() *Metrics {
 			Namespace: namespace, Subsystem: "pop3", Name: "auth_penalty_seconds_total",
 			Help: "Total delay imposed by failed-login penalties.",
 		}),
+		gateway: newGatewayMetrics(),
+		vault:   newVaultMetrics(),
 	}
 	m.Registry.MustRegister(
 		m.sessionsActive, m.sessionsTotal, m.sessionDuration, m.loginsTotal,
@@ -113,6 +118,8 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.Registry.MustRegister(m.gateway.collectors()...)
+	m.Registry.MustRegister(m.vault.collectors()...)
 	return m
 }
 
