@@ -41,6 +41,9 @@ type Metrics struct {
 	vault   vaultMetrics   // vault.go
 }
 
+// upstreamOps are the operations imapback reports (imapback.Observer).
+var upstreamOps = []string{"connect", "login", "examine", "snapshot", "fetch", "prefetch", "top", "noop", "commit", "logout", "probe"}
+
 // New declares and registers every metric on a fresh registry.
 func New() *Metrics {
 	m := &Metrics{
@@ -118,6 +121,17 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	// Label values from fixed sets start at zero, so an alert's rate()
+	// sees the first failure rather than a series appearing from nothing.
+	for _, op := range upstreamOps {
+		m.upstreamErrors.WithLabelValues(op)
+	}
+	for _, r := range []string{"ok", "failed", "none"} {
+		m.updatesTotal.WithLabelValues(r)
+	}
+	for _, k := range []string{"expunged", "size_mismatch"} { // imapback.Anomaly*
+		m.upstreamAnomaly.WithLabelValues(k)
+	}
 	m.Registry.MustRegister(m.gateway.collectors()...)
 	m.Registry.MustRegister(m.vault.collectors()...)
 	return m
