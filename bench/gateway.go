@@ -3,22 +3,18 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/popbridge/popbridge/imapback"
-	"github.com/popbridge/popbridge/pop3front"
+	"github.com/popbridge/popbridge/daemon"
 )
 
 // gateway is a running gateway: a separate process built from ./proxy
@@ -66,10 +62,6 @@ type procGateway struct {
 // startProcGateway runs the binary with a configuration pointing at the
 // upstream. Policies change nothing upstream (delete keep, seen never), so
 // every round sees the same mailboxes.
-func startProcGateway(bin, dir, upstream string) (*procGateway, error) {
-	return startProcGatewayWith(bin, nil, dir, upstream, capsTOML)
-}
-
 // capsTOML raises the connection caps: every benchmark session comes from
 // 127.0.0.1 and up to 200 are one user's.
 const capsTOML = `
@@ -79,14 +71,7 @@ max_connections_per_ip = 5000
 max_sessions_per_user = 1000
 `
 
-// benchLimits are the same caps for a gateway wired by the benchmark.
-var benchLimits = pop3front.Limits{MaxConnections: 5000, MaxConnectionsPerIP: 5000, MaxSessionsPerUser: 1000}
-
-// errConfigKeys reports that ./proxy's configuration has no connection-cap
-// keys (yet): the caller falls back to the benchmark's own gateway process.
-var errConfigKeys = errors.New("./proxy does not accept the [limits] connection-cap keys")
-
-func startProcGatewayWith(bin string, argsFor func(listen string) []string, dir, upstream, limitsTOML string) (*procGateway, error) {
+func startProcGateway(bin, dir, upstream string) (*procGateway, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -109,7 +94,7 @@ seen = "never"
 [log]
 level = "warn"
 format = "text"
-`, addr, upstream, limitsTOML)
+`, addr, upstream, capsTOML)
 	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
@@ -117,11 +102,7 @@ format = "text"
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"-config", conf}
-	if argsFor != nil {
-		args = argsFor(addr)
-	}
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bin, "-config", conf)
 	cmd.Stdout, cmd.Stderr = errf, errf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -139,9 +120,6 @@ format = "text"
 		case <-g.exited:
 			log, _ := os.ReadFile(filepath.Join(dir, "gateway.log"))
 			errf.Close()
-			if strings.Contains(string(log), "max_connections") {
-				return nil, errConfigKeys
-			}
 			return nil, fmt.Errorf("gateway exited at start: %s", lastLines(string(log), 20))
 		default:
 		}
@@ -201,11 +179,11 @@ func lastLines(s string, n int) string {
 	return strings.Join(l, "\n")
 }
 
-// inprocGateway wires pop3front and imapback in this process, the way
-// ./proxy does, without config files or metrics.
+// inprocGateway is the daemon's own wiring (package daemon, what ./proxy
+// runs) in this process, configured as startProcGateway configures the
+// binary.
 type inprocGateway struct {
-	srv *pop3front.Server
-	ln  net.Listener
+	gw *daemon.Gateway
 }
 
 func startInprocGateway(upstream string) (*inprocGateway, error) {
@@ -213,57 +191,32 @@ func startInprocGateway(upstream string) (*inprocGateway, error) {
 }
 
 func startInprocGatewayOn(listen, upstream string) (*inprocGateway, error) {
+	cfg := daemon.DefaultConfig()
+	cfg.POP3.Listen = listen
+	cfg.Upstream.Address = upstream
+	cfg.Upstream.Security = "none"
+	cfg.Upstream.Mailbox = "INBOX"
+	cfg.Policy.Delete = "keep"
+	cfg.Policy.Seen = "never"
+	cfg.Limits.MaxConnections = 5000 // capsTOML
+	cfg.Limits.MaxConnectionsPerIP = 5000
+	cfg.Limits.MaxSessionsPerUser = 1000
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b, err := imapback.New(imapback.Config{
-		Address:  upstream,
-		Security: imapback.SecurityNone,
-		Logger:   log,
-		Policy:   imapback.Policy{Delete: imapback.DeleteKeep, Seen: imapback.SeenNever},
-	})
+	gw, err := daemon.Start(context.Background(), cfg, daemon.Options{Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return nil, err
-	}
-	g := &inprocGateway{srv: &pop3front.Server{Backend: b, Logger: log, Limits: benchLimits}, ln: ln}
-	go g.srv.Serve(ln)
-	return g, nil
+	return &inprocGateway{gw: gw}, nil
 }
 
-func (g *inprocGateway) Addr() string { return g.ln.Addr().String() }
+func (g *inprocGateway) Addr() string { return g.gw.POP3Addr() }
 func (g *inprocGateway) PID() int     { return 0 }
 func (g *inprocGateway) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	g.srv.Shutdown(ctx)
-	g.srv.Close()
-}
-
-// serveGateway is the benchmark binary re-executed as a gateway process
-// (bench -serve-gateway LISTEN UPSTREAM): pop3front and imapback wired as
-// ./proxy wires them, minus metrics. Used when ./proxy's configuration
-// cannot raise the connection caps.
-func serveGateway(listen, upstream string) error {
-	g, err := startInprocGatewayOn(listen, upstream)
-	if err != nil {
-		return err
-	}
-	// PBBENCH_CPUPROFILE=FILE profiles the gateway process (for work on
-	// the hot paths; not used by the benchmark itself).
-	if path := os.Getenv("PBBENCH_CPUPROFILE"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		pprof.StartCPUProfile(f)
-		defer f.Close()
-		defer pprof.StopCPUProfile()
-	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	<-sig
-	g.Close()
-	return nil
+	g.gw.Shutdown(ctx)
+	g.gw.Close()
 }

@@ -14,7 +14,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -41,13 +40,6 @@ type options struct {
 }
 
 func main() {
-	if len(os.Args) == 4 && os.Args[1] == "-serve-gateway" {
-		if err := serveGateway(os.Args[2], os.Args[3]); err != nil {
-			fmt.Fprintln(os.Stderr, "bench gateway:", err)
-			os.Exit(1)
-		}
-		return
-	}
 	var o options
 	flag.BoolVar(&o.quick, "quick", false, "short, CI-sized run: small mailboxes, 3 rounds, no 100k mailbox")
 	flag.IntVar(&o.rounds, "rounds", 0, "interleaved rounds (default 5, 3 with -quick)")
@@ -198,7 +190,6 @@ func runDovecot(o options, out io.Writer) (err error) {
 	var gw gateway
 	// newGW starts another gateway, the same way, in front of upstream.
 	var newGW func(name, upstream string) (gateway, error)
-	res0Gateway := ""
 	if o.inproc {
 		gw, err = startInprocGateway(d.IMAPAddr())
 		newGW = func(_, upstream string) (gateway, error) { return startInprocGateway(upstream) }
@@ -221,27 +212,6 @@ func runDovecot(o options, out io.Writer) (err error) {
 			return startProcGateway(bin, sub, upstream)
 		}
 		gw, err = startGW()
-		if errors.Is(err, errConfigKeys) {
-			fmt.Fprintf(out, "note: %v; running the gateway as this binary re-executed (same pop3front+imapback wiring, no metrics)\n", err)
-			self, serr := os.Executable()
-			if serr != nil {
-				return serr
-			}
-			res0Gateway = "separate process (bench -serve-gateway: pop3front+imapback as ./proxy wires them, no metrics; ./proxy cannot raise the connection caps yet)"
-			startGW = func() (gateway, error) {
-				args := func(listen string) []string { return []string{"-serve-gateway", listen, d.IMAPAddr()} }
-				return startProcGatewayWith(self, args, dir, d.IMAPAddr(), "")
-			}
-			newGW = func(name, upstream string) (gateway, error) {
-				sub, err := os.MkdirTemp(dir, name)
-				if err != nil {
-					return nil, err
-				}
-				args := func(listen string) []string { return []string{"-serve-gateway", listen, upstream} }
-				return startProcGatewayWith(self, args, sub, upstream, "")
-			}
-			gw, err = startGW()
-		}
 		e.restart = func() error {
 			e.gw.Close()
 			g, err := startGW()
@@ -266,9 +236,6 @@ func runDovecot(o options, out io.Writer) (err error) {
 		Mailboxes: describe(lay),
 		Gateway:   map[bool]string{true: "in-process", false: "separate process built from ./proxy"}[o.inproc],
 		Imapc:     imapcNote,
-	}
-	if res0Gateway != "" {
-		res.Gateway = res0Gateway
 	}
 	scs = buildScenarios(lay, want, med, c64)
 	if len(scs) > 0 {

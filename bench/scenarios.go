@@ -74,7 +74,7 @@ type scenario struct {
 	Higher  bool
 	Systems []string
 	// Targets maps "gateway/imap" or "gateway/dovecot-pop3" to the ratio
-	// the issue asks for: a minimum when Higher, else a maximum.
+	// required: a minimum when Higher, else a maximum.
 	Targets map[string]float64
 	run     func(e *env, sys string) (sample, error)
 }

@@ -1,6 +1,6 @@
 package main
 
-// The "servers" scenario (issue 7): the same mailbox on Dovecot and on
+// The "servers" scenario: the same mailbox on Dovecot and on
 // each of GNU Mailutils imap4d, Cyrus IMAP and Courier-IMAP that can start
 // (internal/upstreams), a gateway in front of each, and per server the
 // time of a full download one RETR at a time, 16 RETRs in flight, and a

@@ -23,7 +23,7 @@ import (
 	"github.com/popbridge/popbridge/internal/upstreams"
 )
 
-// The gateway in front of IMAP servers other than Dovecot (issue 7),
+// The gateway in front of IMAP servers other than Dovecot,
 // each started by the test on loopback with its own configuration
 // (internal/upstreams). Expected bytes are what the server itself serves
 // (BODY[] read by the oracle), not what was delivered: every server

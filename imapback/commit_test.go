@@ -229,7 +229,7 @@ func TestNothingToApply(t *testing.T) {
 }
 
 // TestCloseChangesNothing: a session that ends without Commit (dropped
-// connection) leaves the mailbox as it was (invariant 1).
+// connection) leaves the mailbox as it was (docs/design.md, invariant 1).
 func TestCloseChangesNothing(t *testing.T) {
 	e := newEnv(t, memupstream.ProfileFull, seed(3), nil)
 	before := e.state("INBOX")

@@ -18,7 +18,7 @@ import (
 //
 // The maildrop lists the configured folders one after the other, in the
 // configured order, each by ascending UID: message numbers are fixed for
-// the session (invariant 5). One upstream connection serves them all:
+// the session (docs/design.md, invariant 5). One upstream connection serves them all:
 //
 //   - login EXAMINEs each folder in turn and snapshots it, recording its
 //     UIDVALIDITY. A folder that does not exist (EXAMINE answers NO

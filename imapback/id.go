@@ -81,7 +81,7 @@ func addrFields(f []string, prefix string, a net.Addr) []string {
 
 // idCommand formats "tag ID (...)" from name/value pairs. Names must be
 // lower-case letters and '-', values IP address or port text; anything
-// else is refused (invariant 8: nothing can become an extra
+// else is refused (docs/design.md, invariant 8: nothing can become an extra
 // argument or command).
 func idCommand(tag string, fields []string) (string, error) {
 	if len(fields) == 0 || len(fields)%2 != 0 {

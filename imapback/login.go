@@ -16,13 +16,13 @@ import (
 const maxCredential = 1024
 
 // checkCredentials refuses what could not be sent as exactly one
-// well-formed command (invariant 8): NUL, CR and LF are allowed neither in
+// well-formed command (docs/design.md, invariant 8): NUL, CR and LF are allowed neither in
 // a quoted string nor, for LOGIN, in a literal (RFC 3501 section 4.3:
 // CHAR8 excludes NUL; a SASL PLAIN message uses NUL as its separator).
 // Other bytes are safe: go-imap quotes strings with backslash escapes and
 // switches to a literal for 8-bit data or long values.
 //
-// Each credential is bounded by maxCredential octets (invariant 9; servers
+// Each credential is bounded by maxCredential octets (docs/design.md, invariant 9; servers
 // refuse large literals before login, imapserver above 4096 octets).
 //
 // An authorization identity other than the username (a master user acting

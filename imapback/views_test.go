@@ -29,7 +29,7 @@ func uidls(md pop3front.Maildrop) []string {
 	return out
 }
 
-// checkUIDLs asserts invariant 5's shape: unique, 1-70 octets in 0x21-0x7E.
+// checkUIDLs asserts the UIDL shape of docs/design.md, invariant 5: unique, 1-70 octets in 0x21-0x7E.
 func checkUIDLs(t *testing.T, l []string) {
 	t.Helper()
 	seen := map[string]bool{}
@@ -164,7 +164,7 @@ func TestHideRetrieved(t *testing.T) {
 	e := newEnv(t, memupstream.ProfileFull, seed(4), nil)
 	b := e.backend(Policy{HideRetrieved: true, Delete: DeleteKeep})
 
-	// No QUIT: nothing is marked, nothing hidden (invariant 1).
+	// No QUIT: nothing is marked, nothing hidden (docs/design.md, invariant 1).
 	md := e.login(b)
 	if _, err := retr(t, md, 0); err != nil {
 		t.Fatal(err)

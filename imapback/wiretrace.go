@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -13,7 +14,7 @@ import (
 // -debug-wire: what the gateway sends ("C") and what the server answers
 // ("S"). Credentials never appear: LOGIN's arguments (quoted or as
 // literals) and AUTHENTICATE's initial response and SASL responses are
-// replaced by "<redacted>". Literal contents (message bodies, and
+// replaced by "<redacted>", whatever the separator or letter case. Literal contents (message bodies, and
 // LOGIN's literals) are summarised by their size, never logged.
 type traceConn struct {
 	net.Conn
@@ -53,6 +54,8 @@ func (t *traceConn) line(dir, s string) {
 
 // clientLine redacts credentials. cont is true for a line that continues
 // a command after a literal; lit is the size of a literal that follows.
+// The command name is found after any run of spaces or tabs and matched
+// in any letter case, so no spelling of LOGIN or AUTHENTICATE escapes.
 func (t *traceConn) clientLine(line []byte, cont bool, lit int64) {
 	switch {
 	case t.up.redacting && cont:
@@ -60,31 +63,57 @@ func (t *traceConn) clientLine(line []byte, cont bool, lit int64) {
 	case t.authenticating:
 		t.line("C", "<redacted SASL response>")
 	default:
-		fields := bytes.SplitN(line, []byte{' '}, 4)
-		if len(fields) >= 2 {
-			switch string(bytes.ToUpper(fields[1])) {
-			case "LOGIN":
-				t.up.redacting = true
-				t.line("C", string(fields[0])+" LOGIN <redacted>")
-				return
-			case "AUTHENTICATE":
-				t.authenticating = true
-				s := string(fields[0]) + " AUTHENTICATE"
-				if len(fields) >= 3 {
-					s += " " + string(fields[2])
+		tag, rest := nextField(line)
+		name, rest := nextField(rest)
+		switch up := strings.ToUpper(string(name)); {
+		case strings.HasPrefix(up, "LOGIN"):
+			t.up.redacting = true
+			t.line("C", string(tag)+" "+string(name[:len("LOGIN")])+" <redacted>")
+			return
+		case strings.HasPrefix(up, "AUTHENTICATE"):
+			t.authenticating = true
+			out := string(tag) + " " + string(name[:len("AUTHENTICATE")])
+			mech, rest := nextField(rest)
+			switch {
+			case len(name) > len("AUTHENTICATE"):
+				out += " <redacted>"
+			case len(mech) > 0 && isMechanism(mech):
+				out += " " + string(mech)
+				if ir, _ := nextField(rest); len(ir) > 0 {
+					out += " <redacted>"
 				}
-				if len(fields) == 4 {
-					s += " <redacted>"
-				}
-				t.line("C", s)
-				return
+			case len(mech) > 0:
+				out += " <redacted>"
 			}
+			t.line("C", out)
+			return
 		}
 		t.line("C", string(line))
 	}
 	if lit < 0 {
 		t.up.redacting = false // the command ended
 	}
+}
+
+// nextField returns the first field of b (after spaces and tabs) and
+// what follows it.
+func nextField(b []byte) (field, rest []byte) {
+	b = bytes.TrimLeft(b, " \t")
+	i := bytes.IndexAny(b, " \t")
+	if i < 0 {
+		return b, nil
+	}
+	return b[:i], b[i:]
+}
+
+// isMechanism: a SASL mechanism name (RFC 4422 section 3.1), any case.
+func isMechanism(b []byte) bool {
+	for _, c := range b {
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return len(b) <= 20
 }
 
 func (t *traceConn) serverLine(line []byte, cont bool, lit int64) {

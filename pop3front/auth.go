@@ -10,7 +10,7 @@ import (
 )
 
 // cmdUSER: RFC 1939 section 7. The name is the rest of the line, as
-// given. The reply never tells whether the user exists (invariant 7).
+// given. The reply never tells whether the user exists (docs/design.md, invariant 7).
 func (s *session) cmdUSER(args []byte) error {
 	if !s.plaintextOK() {
 		return s.plaintextRefused("USER")
@@ -41,7 +41,7 @@ func (s *session) cmdPASS(args []byte) error {
 
 // validCredential reports whether s may be passed to the backend: not
 // empty, valid UTF-8, no control characters (NUL, CR, LF never reach the
-// upstream, invariant 8).
+// upstream: docs/design.md, invariant 8).
 func validCredential(s string) bool {
 	if s == "" || !utf8.ValidString(s) {
 		return false
@@ -71,7 +71,7 @@ const (
 
 // login authenticates with the backend and enters TRANSACTION. Every
 // kind of bad credential gets the same reply after the same penalty
-// delay (invariant 7, penalty.go); one connection gets MaxAuthAttempts
+// delay (docs/design.md, invariant 7; penalty.go); one connection gets MaxAuthAttempts
 // failures.
 func (s *session) login(mech, authz, user, pass string) error {
 	s.hasUser = false
@@ -219,7 +219,7 @@ func redact(err error, pass string) string {
 }
 
 // checkSnapshot enforces what the Maildrop contract promises and the
-// clients rely on (invariant 5, RFC 1939 section 7): sizes not negative,
+// clients rely on (docs/design.md, invariant 5; RFC 1939 section 7): sizes not negative,
 // UIDLs of 1-70 octets in 0x21-0x7E, all distinct. A UIDL that broke
 // these could break POP3 framing or make a client skip or delete the
 // wrong message.

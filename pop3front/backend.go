@@ -28,7 +28,9 @@ type LoginRequest struct {
 	Password  string
 	AuthzID   string // SASL authorization identity; "" when none was given
 	Mechanism string // "USER", "PLAIN" or "LOGIN"
-	Client    net.Addr
+	// Client is the client's address: the peer's, the one a PROXY header
+	// carried, or an UnknownClient when a relay did not name it.
+	Client net.Addr
 	// Local is the address the client connected to: the gateway's own,
 	// or the destination a PROXY header carried (nil when unknown).
 	Local net.Addr
@@ -54,7 +56,7 @@ type Section struct {
 // Messages is called once after Login; index i of its result is message
 // number i+1 for the rest of the session. Nothing the maildrop does may
 // change the upstream before Commit: Close without Commit leaves the store
-// exactly as it was (RFC 1939 section 6, invariant 1).
+// exactly as it was (RFC 1939 section 6; docs/design.md, invariant 1).
 type Maildrop interface {
 	// Messages returns the snapshot taken at login. It must not change.
 	Messages() []MessageInfo
@@ -70,7 +72,7 @@ type Maildrop interface {
 	//
 	// Read must return io.EOF only after the complete message arrived;
 	// a truncated or otherwise damaged transfer must surface as a non-EOF
-	// error so the caller never sends the terminator (invariant 4).
+	// error so the caller never sends the terminator (docs/design.md, invariant 4).
 	// Close must release every upstream resource even if the stream was
 	// not read to the end. At most one stream is open at a time.
 	Open(ctx context.Context, index int, sec Section) (io.ReadCloser, error)
@@ -80,9 +82,9 @@ type Maildrop interface {
 
 	// Commit applies the session's outcome at QUIT (the UPDATE state).
 	// It returns nil only after the store confirmed every change
-	// (invariant 3). Deleted and Retrieved hold 0-based indexes; Deleted
-	// excludes RSET ones. On error nothing outside Deleted/Retrieved may
-	// have changed.
+	// (docs/design.md, invariant 3). Deleted and Retrieved hold 0-based
+	// indexes and cover only what happened after the last RSET. On error
+	// nothing outside Deleted/Retrieved may have changed.
 	Commit(ctx context.Context, outcome Outcome) error
 
 	// Close ends the session with the store. It never changes the store.
@@ -91,8 +93,8 @@ type Maildrop interface {
 
 // Outcome is what a POP3 session asks the store to apply at QUIT.
 type Outcome struct {
-	Deleted   []int // message indexes marked by DELE and not RSET
-	Retrieved []int // message indexes fully sent by RETR
+	Deleted   []int // message indexes marked by DELE since the last RSET
+	Retrieved []int // message indexes fully sent by RETR since the last RSET
 }
 
 // Response codes (RFC 2449 section 8, RFC 3206).
@@ -127,7 +129,7 @@ func (e *Error) Unwrap() error { return e.Err }
 
 var (
 	// ErrAuthFailed reports bad credentials. Unknown user and wrong
-	// password must look alike (invariant 7).
+	// password must look alike (docs/design.md, invariant 7).
 	ErrAuthFailed = errors.New("pop3: authentication failed")
 	// ErrExpunged reports that a message disappeared from the store (or
 	// the store would deliver a different message under its UID).

@@ -6,7 +6,7 @@ import (
 	"sync"
 )
 
-// Connection caps (invariant 9, semantics.md "Limits"): in total and per
+// Connection caps (docs/design.md, invariant 9 and "Limits"): in total and per
 // client address across every listener of a Server, and per user after
 // login. A client over a cap gets one "-ERR" line and is closed at once;
 // nothing waits for a slot to free up.

@@ -69,7 +69,7 @@ func parseCommand(line []byte) (*command, []byte) {
 // handle runs one command line.
 func (s *session) handle(line []byte) error {
 	// NUL and stray CR never reach a handler, let alone the backend
-	// (invariant 8).
+	// (docs/design.md, invariant 8).
 	if bytes.IndexByte(line, 0) >= 0 || bytes.IndexByte(line, '\r') >= 0 {
 		s.obs.Command("UNKNOWN")
 		return s.badCommand(textBadChars)
@@ -278,13 +278,17 @@ func (s *session) cmdDELE(args []byte) error {
 	return nil
 }
 
-// cmdRSET: RFC 1939 section 5, unmark every deleted message.
+// cmdRSET: RFC 1939 section 5, unmark every deleted message. Like
+// Dovecot's own POP3 (which drops the \Seen changes it would make at
+// QUIT), RSET also forgets the retrievals so far: Commit then sees only
+// what was deleted or retrieved after the last RSET.
 func (s *session) cmdRSET(args []byte) error {
 	if ok, err := s.noArgs(args); !ok {
 		return err
 	}
 	clear(s.deleted)
 	s.nDeleted = 0
+	clear(s.retrieved)
 	s.ok("")
 	return nil
 }
@@ -309,7 +313,7 @@ func (s *session) cmdNOOP(args []byte) error {
 
 // cmdQUIT: RFC 1939 sections 4 and 6. In TRANSACTION this is the UPDATE
 // state: the only place Commit is called, and "+OK" only when it
-// succeeded (invariant 3). Nothing after QUIT is read.
+// succeeded (docs/design.md, invariant 3). Nothing after QUIT is read.
 func (s *session) cmdQUIT(args []byte) error {
 	if ok, err := s.noArgs(args); !ok {
 		return err
@@ -338,7 +342,7 @@ func (s *session) cmdQUIT(args []byte) error {
 		s.obs.Update(len(out.Deleted), "failed")
 		s.update = "failed"
 		s.logBackendError("commit", err)
-		// Invariant 3: any failure is [SYS/TEMP]; an *Error may say more.
+		// docs/design.md, invariant 3: any failure is [SYS/TEMP]; an *Error may say more.
 		text := textCommitFailed
 		if pe := (*Error)(nil); errors.As(err, &pe) && pe.Text != "" {
 			text = safeText(pe.Text, maxReplyLine-32)

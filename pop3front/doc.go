@@ -5,7 +5,7 @@
 // every session from a Backend (backend.go). It knows nothing of how a
 // mail store is reached and must never import one.
 //
-// The obligations it keeps on the wire, from ../shared/docs/semantics.md:
+// The obligations it keeps on the wire, from docs/design.md:
 //
 //   - exactly one reply per command; with PIPELINING, output is flushed
 //     only when no further complete command is buffered, and nothing

@@ -15,7 +15,7 @@ import (
 
 // TestTruncatedStream: a stream that fails mid-message gives the client
 // no terminator, the connection is closed, and pipelined DELE/QUIT after
-// it never act (invariants 1 and 4).
+// it never act (docs/design.md, invariants 1 and 4).
 func TestTruncatedStream(t *testing.T) {
 	for _, oneByte := range []bool{false, true} {
 		t.Run(fmt.Sprint("onebyte=", oneByte), func(t *testing.T) {
@@ -83,6 +83,47 @@ func TestQuitWithoutChanges(t *testing.T) {
 	runSteps(t, cl, []step{{"DELE 1", "+OK Marked to be deleted.\r\n"}, {"RSET", "+OK\r\n"}, {"TOP 1 1", "+OK\r\nSubject: one\r\n\r\nHello\r\n.\r\n"}, {"QUIT", "+OK Logging out.\r\n"}})
 	cl.expectClosed()
 	noCommit(t, be) // nothing to apply: Commit is skipped
+}
+
+// TestRSETUndoesRetrievals: RSET forgets RETRs as well as DELEs, as
+// Dovecot's own POP3 does (it clears the \Seen changes it would make at
+// QUIT); QUIT applies only what came after the last RSET.
+func TestRSETUndoesRetrievals(t *testing.T) {
+	t.Run("only-before", func(t *testing.T) {
+		be, addr := startFake(t, nil)
+		cl := dial(t, addr)
+		cl.login()
+		runSteps(t, cl, []step{
+			{"RETR 1", "+OK 23 octets\r\nSubject: one\r\n\r\nHello\r\n.\r\n"},
+			{"RSET", "+OK\r\n"},
+			{"QUIT", "+OK Logging out.\r\n"},
+		})
+		cl.expectClosed()
+		waitCalls(t, be, "close")
+		if got := be.Commits(); len(got) != 0 {
+			t.Errorf("commits %+v, want none (RSET undid the RETR)", got)
+		}
+	})
+	t.Run("after-counts", func(t *testing.T) {
+		be, addr := startFake(t, nil)
+		cl := dial(t, addr)
+		cl.login()
+		runSteps(t, cl, []step{
+			{"RETR 1", "+OK 23 octets\r\nSubject: one\r\n\r\nHello\r\n.\r\n"},
+			{"RETR 3", "+OK 21 octets\r\nSubject: three\r\n\r\n..\r\n.\r\n"},
+			{"DELE 2", "+OK Marked to be deleted.\r\n"},
+			{"RSET", "+OK\r\n"},
+			{"RETR 3", "+OK 21 octets\r\nSubject: three\r\n\r\n..\r\n.\r\n"},
+			{"DELE 1", "+OK Marked to be deleted.\r\n"},
+			{"QUIT", "+OK Logging out.\r\n"},
+		})
+		cl.expectClosed()
+		waitCalls(t, be, "close")
+		want := []Outcome{{Deleted: []int{0}, Retrieved: []int{2}}}
+		if got := be.Commits(); !reflect.DeepEqual(got, want) {
+			t.Errorf("commits %+v, want %+v", got, want)
+		}
+	})
 }
 
 func TestQuitBeforeLogin(t *testing.T) {

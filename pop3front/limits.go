@@ -2,7 +2,7 @@ package pop3front
 
 import "time"
 
-// Limits bounds what one session may consume (invariant 9). A zero field
+// Limits bounds what one session may consume (docs/design.md, invariant 9). A zero field
 // takes its default.
 type Limits struct {
 	// MaxLineLength is the longest command or SASL line accepted, CRLF
@@ -59,7 +59,7 @@ type Limits struct {
 	MaxSessionsPerUser int
 }
 
-// Defaults, from prior art (semantics.md "Limits").
+// Defaults, from prior art (docs/design.md, "Limits").
 const (
 	DefaultMaxLineLength        = 1024
 	DefaultMaxBadCommands       = 3

@@ -227,7 +227,7 @@ func TestIdleTimeout(t *testing.T) {
 }
 
 // noCommit waits for the session to Close the maildrop and asserts it
-// never committed (invariant 1).
+// never committed (docs/design.md, invariant 1).
 func noCommit(t *testing.T, be *fakeBackend) {
 	t.Helper()
 	calls := waitCalls(t, be, "close")

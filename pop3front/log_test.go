@@ -9,7 +9,7 @@ import (
 )
 
 // TestLogCanary: no password, SASL payload or its base64 ever reaches
-// the log, whatever path a login takes (invariant 7).
+// the log, whatever path a login takes (docs/design.md, invariant 7).
 func TestLogCanary(t *testing.T) {
 	const canary = "Canary-Pa55word-7f3a"
 	logs := &syncBuffer{}

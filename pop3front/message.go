@@ -50,7 +50,7 @@ func (s *session) cmdTOP(args []byte) error {
 
 // sendMessage answers RETR or TOP. "+OK" goes out only once Open
 // succeeded; after it, a failure can only close the connection without a
-// terminator (invariant 4). The terminator is written only after the
+// terminator (docs/design.md, invariant 4). The terminator is written only after the
 // stream returned io.EOF (or TOP has its lines), into the same buffer as
 // the last body octets.
 func (s *session) sendMessage(idx int, sec Section) error {

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Failed-login penalty (semantics.md "Limits"; Dovecot's auth_penalty is
+// Failed-login penalty (docs/design.md, "Limits"; Dovecot's auth_penalty is
 // the prior art): after a failed login from a client address (IPv6: its
 // /64), every further login attempt from it waits before the Backend is
 // called: AuthPenaltyInitial after one failure, doubling with each

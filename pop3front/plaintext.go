@@ -7,8 +7,8 @@ import (
 
 // PlaintextPolicy says where USER/PASS and AUTH PLAIN/LOGIN, which send
 // the password as it is, may be used without TLS (RFC 2595 section 2.3,
-// RFC 8314 section 3: credentials only over TLS; semantics.md invariant
-// 6). Over TLS they are always allowed.
+// RFC 8314 section 3: credentials only over TLS; docs/design.md,
+// invariant 6). Over TLS they are always allowed.
 type PlaintextPolicy int
 
 const (
@@ -16,7 +16,8 @@ const (
 	// on 127.0.0.0/8 or ::1, or on a connection that has no IP address at
 	// all (a Unix socket, net.Pipe): nothing leaves the machine. Behind a
 	// PROXY protocol listener the address is the one the proxy carried,
-	// so a remote client relayed by a local HAProxy is not loopback.
+	// so a remote client relayed by a local HAProxy is not loopback, and
+	// neither is an UnknownClient.
 	PlaintextLoopback PlaintextPolicy = iota
 	// PlaintextAlways allows them from anywhere (a trusted network).
 	PlaintextAlways
@@ -37,9 +38,30 @@ func (s *session) plaintextOK() bool {
 	case PlaintextAlways:
 		return true
 	case PlaintextLoopback:
-		return !s.ip.IsValid() || s.ip.IsLoopback()
+		return !s.relayedUnknown && (!s.ip.IsValid() || s.ip.IsLoopback())
 	}
 	return false
+}
+
+// UnknownClient is the remote address of a connection that a trusted
+// relay passed on without saying who the client is (behind a PROXY
+// protocol listener: a v1 UNKNOWN header, a v2 LOCAL one, or v2 with
+// AF_UNIX addresses). Such a client is never loopback, whatever Relay
+// is, so PlaintextLoopback refuses its passwords. Its failed-login
+// penalty and its per-address cap count under Relay's address, shared
+// by every client that relay passes on without an address, and logs
+// show Relay's IP as ip=.
+type UnknownClient struct {
+	Relay net.Addr // the relay's own address, as the socket reports it
+}
+
+func (UnknownClient) Network() string { return "unknown" }
+
+func (a UnknownClient) String() string {
+	if a.Relay == nil {
+		return "unknown"
+	}
+	return "unknown via " + a.Relay.String()
 }
 
 // addrIP returns the IP address of a, unmapped (::ffff:192.0.2.1 is

@@ -1,11 +1,13 @@
 package pop3front
 
 import (
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 const refused = "-ERR [AUTH] Plaintext authentication disallowed\r\n"
@@ -126,5 +128,63 @@ func TestAddrIP(t *testing.T) {
 	}
 	if ipKey(netip.Addr{}).IsValid() {
 		t.Error("key of no address is valid")
+	}
+}
+
+// serveUnknown serves srv to connections whose RemoteAddr is an
+// UnknownClient relayed by 127.0.0.1, as behind a PROXY header without a
+// client address.
+func serveUnknown(t *testing.T, srv *Server) string {
+	t.Helper()
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := addrListener{inner, func(c net.Conn) net.Addr { return UnknownClient{Relay: c.RemoteAddr()} }}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		srv.Close()
+		<-done
+	})
+	return inner.Addr().String()
+}
+
+// TestUnknownClient: a client whose address its relay did not name is
+// never loopback, and counts under the relay's address for penalties,
+// caps and the failed-login line.
+func TestUnknownClient(t *testing.T) {
+	cl := dial(t, serveUnknown(t, &Server{Backend: newFake(), Logger: discardLogger()}))
+	runSteps(t, cl, []step{{"USER alice", refused}, {"AUTH PLAIN " + b64("\x00alice\x00secret"), refused}})
+
+	logs := &syncBuffer{}
+	be := newFake()
+	srv := &Server{Backend: be, Plaintext: PlaintextAlways, Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		Limits: Limits{MaxConnectionsPerIP: 1, AuthPenaltyInitial: time.Millisecond, AuthPenaltyMax: time.Millisecond}}
+	addr := serveUnknown(t, srv)
+	cl = dial(t, addr)
+	cl.cmd("USER alice")
+	if r := cl.cmd("PASS wrong"); !strings.HasPrefix(r, "-ERR") {
+		t.Errorf("wrong password: %q", r)
+	}
+	if !strings.Contains(logs.String(), `msg="pop3 login failed" ip=127.0.0.1 client="unknown via 127.0.0.1:`) {
+		t.Errorf("failed-login line lacks the relay's address:\n%s", logs)
+	}
+	if got := srv.penalties().delay(netip.MustParseAddr("127.0.0.1")); got != time.Millisecond {
+		t.Errorf("penalty under the relay's address %v, want 1ms", got)
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if b, _ := io.ReadAll(c); string(b) != "-ERR [SYS/TEMP] Too many connections from your address.\r\n" {
+		t.Errorf("second connection got %q, want the per-address refusal", b)
+	}
+	cl.cmd("USER alice")
+	cl.cmd("PASS secret")
+	if _, ok := lastLogin(t, be).Client.(UnknownClient); !ok {
+		t.Errorf("LoginRequest.Client %v, want an UnknownClient", lastLogin(t, be).Client)
 	}
 }

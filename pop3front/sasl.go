@@ -115,9 +115,7 @@ func (s *session) saslStep(challenge string) (resp []byte, ok bool, err error) {
 	s.bw.WriteString("+ ")
 	s.bw.WriteString(challenge)
 	s.bw.Write(crlf)
-	if s.tracing {
-		s.trace("S", "+ "+challenge)
-	}
+	s.traceStep("S", "+ "+challenge)
 	if !s.lr.hasLine() {
 		if err := s.flush(); err != nil {
 			return nil, false, s.ioEnd(err)
@@ -127,9 +125,7 @@ func (s *session) saslStep(challenge string) (resp []byte, ok bool, err error) {
 	if err != nil {
 		return nil, false, s.readFailed(err)
 	}
-	if s.tracing {
-		s.trace("C", "<redacted SASL response>")
-	}
+	s.traceStep("C", "<redacted SASL response>")
 	if len(line) == 1 && line[0] == '*' {
 		// RFC 5034 section 4: the client cancelled.
 		s.err(textCancelled)

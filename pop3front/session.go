@@ -63,12 +63,15 @@ type session struct {
 	obs  Observer
 	ctx  context.Context
 
-	implicitTLS bool         // handshake before the greeting (ServeTLS)
-	ip          netip.Addr   // the client's address (PROXY-carried if so), zero if none
-	ipKey       netip.Prefix // ip's unit for caps and penalties
-	client      string       // the client's address with port, for logs
-	holdsConn   bool         // a connection slot is taken (caps.go)
-	userSlot    string       // the user whose session slot is taken, if any
+	implicitTLS bool       // handshake before the greeting (ServeTLS)
+	ip          netip.Addr // the client's address (PROXY-carried if so), zero if none
+	// relayedUnknown: the client's address is unknown and ip is its
+	// relay's (UnknownClient); never loopback.
+	relayedUnknown bool
+	ipKey          netip.Prefix // ip's unit for caps and penalties
+	client         string       // the client's address with port, for logs
+	holdsConn      bool         // a connection slot is taken (caps.go)
+	userSlot       string       // the user whose session slot is taken, if any
 
 	cw      *connWriter
 	br      *bufio.Reader
@@ -100,9 +103,10 @@ type session struct {
 	retrBytes  int64
 	nTop       int
 	authFails  int
-	update     string // QUIT update: "applied", "failed", "none"; "" if not reached
-	tracing    bool   // protocol lines are logged (Server.Trace)
-	curCmd     string // the command being handled, redacted (Server.Trace only)
+	update     string      // QUIT update: "applied", "failed", "none"; "" if not reached
+	tracing    bool        // protocol lines are logged (Server.Trace)
+	curCmd     string      // the command being handled, redacted (Server.Trace only)
+	curSteps   []traceLine // its SASL steps, until the user is known (wiretrace.go)
 }
 
 // connWriter gives every write to the client its own deadline: one flush
@@ -376,7 +380,7 @@ func (s *session) linger() {
 	io.CopyN(io.Discard, s.br, lingerBytes)
 }
 
-// safeClose closes c, surviving a panic in it (invariant 10).
+// safeClose closes c, surviving a panic in it (docs/design.md, invariant 10).
 func (s *session) safeClose(what string, c io.Closer) {
 	defer func() {
 		if v := recover(); v != nil {
@@ -396,6 +400,10 @@ func (s *session) safeClose(what string, c io.Closer) {
 func (s *session) setClient(a net.Addr) {
 	if a != nil {
 		s.client = a.String()
+	}
+	if u, ok := a.(UnknownClient); ok {
+		s.relayedUnknown = true
+		a = u.Relay
 	}
 	s.ip = addrIP(a)
 	s.ipKey = ipKey(s.ip)

@@ -10,7 +10,7 @@ const (
 // table), only when TLS is configured, only once, never on an implicit
 // TLS connection.
 //
-// Invariant 6: bytes the client sent after STLS in the clear must never
+// docs/design.md, invariant 6: bytes the client sent after STLS in the clear must never
 // be read as commands (a man in the middle could have appended them). If
 // any are already buffered, the client is told so and the connection
 // closed; if they arrive later the TLS handshake reads them as a bad

@@ -17,6 +17,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/popbridge/popbridge/daemon"
 )
 
 func main() {
@@ -37,19 +39,22 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 
-	cfg, err := LoadConfig(*configPath)
+	cfg, err := daemon.LoadConfig(*configPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "config error: %v\n", err)
 		return 2
 	}
 	if *checkOnly {
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintln(stderr, w)
+		}
 		fmt.Fprintf(stderr, "%s: configuration OK\n", *configPath)
 		return 0
 	}
 
 	cfg.DebugWire = *debugWire
 	level := new(slog.LevelVar)
-	logger := newLogger(cfg.Log, level, stderr)
+	logger := daemon.NewLogger(cfg.Log, level, stderr)
 	slog.SetDefault(logger)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -61,12 +66,11 @@ func run(args []string, stderr io.Writer) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	gw, err := StartGateway(ctx, cfg, logger)
+	gw, err := daemon.Start(ctx, cfg, daemon.Options{Logger: logger, LogLevel: level})
 	if err != nil {
 		logger.Error("gateway failed to start", "err", err)
 		return 1
 	}
-	gw.level = level
 	if cfg.DebugWire != "" {
 		logger.Warn("wire tracing on: POP3 and IMAP lines are logged (credentials redacted, message contents summarised)", "user", cfg.DebugWire)
 	}
@@ -76,7 +80,7 @@ wait:
 		case <-hup:
 			reload(ctx, gw, *configPath, logger)
 		case <-ctx.Done():
-			logger.Info("signal received, shutting down", "grace", gw.shutdownGrace())
+			logger.Info("signal received, shutting down", "grace", gw.ShutdownGrace())
 			break wait
 		case err := <-gw.Done():
 			if err != nil && !errors.Is(err, context.Canceled) {
@@ -87,7 +91,7 @@ wait:
 			break wait
 		}
 	}
-	graceCtx, cancel := context.WithTimeout(context.Background(), gw.shutdownGrace())
+	graceCtx, cancel := context.WithTimeout(context.Background(), gw.ShutdownGrace())
 	defer cancel()
 	if err := gw.Shutdown(graceCtx); err != nil {
 		logger.Warn("grace period over, remaining sessions closed without applying changes", "err", err)
@@ -120,24 +124,13 @@ serves until SIGTERM or SIGINT, and re-reads FILE on SIGHUP.
 // reload re-reads the configuration file and applies it to new sessions.
 // A file that does not validate is refused and the running configuration
 // stays.
-func reload(ctx context.Context, gw *Gateway, path string, logger *slog.Logger) {
+func reload(ctx context.Context, gw *daemon.Gateway, path string, logger *slog.Logger) {
 	logger.Info("SIGHUP: reloading configuration", "file", path)
-	cfg, err := LoadConfig(path)
+	cfg, err := daemon.LoadConfig(path)
 	if err == nil {
 		err = gw.Reload(ctx, cfg)
 	}
 	if err != nil {
 		logger.Error("configuration reload refused; the running configuration stays", "file", path, "err", err)
 	}
-}
-
-func newLogger(c LogConfig, level *slog.LevelVar, w io.Writer) *slog.Logger {
-	var lv slog.Level
-	_ = lv.UnmarshalText([]byte(c.Level)) // validated already
-	level.Set(lv)
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // Quirk profiles: a small stateful IMAP server that behaves like one of
-// the servers in docs/upstreams.md (Dovecot, Cyrus, Courier, UW/Panda,
+// the servers in docs/servers.md (Dovecot, Cyrus, Courier, UW/Panda,
 // GNU Mailutils), for deterministic tests of a whole gateway session.
 //
 // Unlike a script, Serve answers whatever a client sends, in the order it
@@ -79,7 +79,7 @@ type Profile struct {
 	SpecialUse bool
 }
 
-// The five profiles, from docs/upstreams.md.
+// The five profiles, from docs/servers.md.
 var (
 	Dovecot = Profile{
 		Name: "dovecot", Version: "2.3.19",

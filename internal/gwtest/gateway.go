@@ -2,17 +2,17 @@ package gwtest
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"time"
 
+	"github.com/popbridge/popbridge/daemon"
 	"github.com/popbridge/popbridge/imapback"
 	"github.com/popbridge/popbridge/pop3front"
 )
 
-// Options configure an in-process gateway.
+// Options configure an in-process gateway. Zero fields keep the daemon's
+// defaults (those of an empty configuration file).
 type Options struct {
 	Upstream string // IMAP host:port (plaintext)
 	Mailbox  string // default INBOX
@@ -24,77 +24,106 @@ type Options struct {
 	Logger         *slog.Logger // nil: discard
 	// Wrap, if set, wraps the backend (to inject panics or count calls).
 	Wrap func(pop3front.Backend) pop3front.Backend
+	// Config, if set, adjusts the configuration last, for keys the fields
+	// above do not cover.
+	Config func(*daemon.Config)
 }
 
-// Gateway is a running in-process gateway.
+// Gateway is a running in-process gateway: the daemon's own wiring.
 type Gateway struct {
-	Server  *pop3front.Server
-	Backend *imapback.Backend
-	ln      net.Listener
-	served  chan struct{}
+	*daemon.Gateway
 }
 
-// Start starts a gateway on a free loopback port.
+// Start starts a gateway on a free loopback port. Unlike LoadConfig it
+// does not validate the configuration, so tests may use timeouts below
+// the operational minimums.
 func Start(o Options) (*Gateway, error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if o.DialTimeout == 0 {
-		o.DialTimeout = 5 * time.Second
+	cfg := daemon.DefaultConfig()
+	cfg.POP3.Listen = "127.0.0.1:0"
+	cfg.Upstream.Address = o.Upstream
+	cfg.Upstream.Security = "none"
+	// Fault plans count upstream bytes from the start of a connection;
+	// an IMAP ID before LOGIN would move them.
+	cfg.Upstream.ForwardClientAddress = false
+	cfg.Upstream.DialTimeout = daemon.Duration{Duration: orDefault(o.DialTimeout, 5*time.Second)}
+	cfg.Upstream.CommandTimeout = daemon.Duration{Duration: orDefault(o.CommandTimeout, 5*time.Second)}
+	if o.Mailbox != "" {
+		cfg.Upstream.Mailbox = o.Mailbox
 	}
-	if o.CommandTimeout == 0 {
-		o.CommandTimeout = 5 * time.Second
+	setPolicy(&cfg.Policy, o.Policy)
+	setLimits(&cfg.Limits, o.Limits)
+	if o.Config != nil {
+		o.Config(cfg)
 	}
-	b, err := imapback.New(imapback.Config{
-		Address:        o.Upstream,
-		Security:       imapback.SecurityNone,
-		Mailbox:        o.Mailbox,
-		Policy:         o.Policy,
-		DialTimeout:    o.DialTimeout,
-		CommandTimeout: o.CommandTimeout,
-		Logger:         log,
-	})
+	gw, err := daemon.Start(context.Background(), cfg, daemon.Options{Logger: log, WrapBackend: o.Wrap})
 	if err != nil {
 		return nil, err
 	}
-	var be pop3front.Backend = b
-	if o.Wrap != nil {
-		be = o.Wrap(be)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	g := &Gateway{
-		Server:  &pop3front.Server{Backend: be, Logger: log, Limits: o.Limits},
-		Backend: b,
-		ln:      ln,
-		served:  make(chan struct{}),
-	}
-	go func() {
-		defer close(g.served)
-		_ = g.Server.Serve(ln)
-	}()
-	return g, nil
+	return &Gateway{gw}, nil
 }
 
 // Addr is the POP3 listener's host:port.
-func (g *Gateway) Addr() string { return g.ln.Addr().String() }
+func (g *Gateway) Addr() string { return g.POP3Addr() }
 
-// Close stops the gateway at once (nothing is committed) and waits for
-// the listener to stop; sessions end shortly after.
-func (g *Gateway) Close() {
-	g.Server.Close()
-	<-g.served
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
 }
 
-// Shutdown stops gracefully within ctx.
-func (g *Gateway) Shutdown(ctx context.Context) error {
-	err := g.Server.Shutdown(ctx)
-	<-g.served
-	if errors.Is(err, pop3front.ErrServerClosed) {
-		err = nil
+// setPolicy sets the [policy] keys that p gives (its non-zero fields).
+func setPolicy(c *daemon.PolicyConfig, p imapback.Policy) {
+	str := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
 	}
-	return err
+	str(&c.Delete, string(p.Delete))
+	str(&c.Seen, string(p.Seen))
+	str(&c.Trash, p.Trash)
+	str(&c.Archive, p.Archive)
+	str(&c.Keyword, p.Keyword)
+	str(&c.UIDL, string(p.UIDL))
+	str(&c.RetrievedKeyword, p.RetrievedKeyword)
+	str(&c.Window, string(p.Window))
+	c.FallbackToFlag = p.FallbackToFlag
+	c.UIDLRequired = !p.UIDLFallback
+	c.HideRetrieved = p.HideRetrieved
+	c.MaxMessages = p.MaxMessages
+	c.MaxAge = daemon.AgeDuration{Duration: p.MaxAge}
+}
+
+// setLimits sets the [limits] keys that l gives (its non-zero fields; a
+// negative AuthPenaltyInitial turns the penalty off, as in pop3front).
+func setLimits(c *daemon.LimitsConfig, l pop3front.Limits) {
+	num := func(dst *int, v int) {
+		if v != 0 {
+			*dst = v
+		}
+	}
+	dur := func(dst *daemon.Duration, v time.Duration) {
+		if v != 0 {
+			dst.Duration = v
+		}
+	}
+	num(&c.MaxLineLength, l.MaxLineLength)
+	num(&c.MaxBadCommands, l.MaxBadCommands)
+	num(&c.MaxBadCommandsAuthed, l.MaxBadCommandsAuthed)
+	num(&c.MaxAuthAttempts, l.MaxAuthAttempts)
+	num(&c.MaxConnections, l.MaxConnections)
+	num(&c.MaxConnectionsPerIP, l.MaxConnectionsPerIP)
+	num(&c.MaxSessionsPerUser, l.MaxSessionsPerUser)
+	dur(&c.AuthTimeout, l.AuthTimeout)
+	dur(&c.IdleTimeout, l.IdleTimeout)
+	dur(&c.WriteTimeout, l.WriteTimeout)
+	dur(&c.LoginTimeout, l.LoginTimeout)
+	dur(&c.CommitTimeout, l.CommitTimeout)
+	dur(&c.TLSHandshakeTimeout, l.TLSHandshakeTimeout)
+	dur(&c.AuthPenaltyInitial, l.AuthPenaltyInitial)
+	dur(&c.AuthPenaltyMax, l.AuthPenaltyMax)
 }

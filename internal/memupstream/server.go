@@ -9,7 +9,7 @@
 // EXPUNGE is refused. The server never advertises ID (RFC 2971) and, like
 // imapserver, closes the connection on an unknown command before login.
 //
-// Known imapmemserver quirks (see go-imap-notes.md): EXAMINE does not block
+// Known imapmemserver quirks (see docs/go-imap.md): EXAMINE does not block
 // writes; messages with bare LF make RFC822.SIZE differ from the octets
 // sent (seed CRLF); a FETCH holds the mailbox lock while the client reads
 // it, so a stalled reader blocks every other session of that mailbox;

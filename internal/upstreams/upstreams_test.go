@@ -80,7 +80,7 @@ func TestCourierStartsAndServes(t *testing.T) {
 }
 
 // TestCourierSubstitute: the behaviour the gateway's size check exists for
-// (upstreams.md). A session that has INBOX open fetches a message another
+// (docs/servers.md). A session that has INBOX open fetches a message another
 // session expunged and gets OK with a 129-byte stand-in.
 func TestCourierSubstitute(t *testing.T) {
 	s := StartCourier(t, User{Name: "alice", Password: "pw"})
