@@ -198,7 +198,7 @@ func basePolicy(p PolicyConfig) imapback.Policy {
 		Keyword:          p.Keyword,
 		FallbackToFlag:   p.FallbackToFlag,
 		UIDL:             imapback.UIDLScheme(p.UIDL),
-		UIDLFallback:     !p.UIDLRequired,
+		UIDLRequired:     p.UIDLRequired,
 		HideRetrieved:    p.HideRetrieved,
 		RetrievedKeyword: p.RetrievedKeyword,
 		MaxMessages:      p.MaxMessages,
@@ -226,7 +226,7 @@ func policyOverrides(p PolicyConfig) []imapback.PolicyOverride {
 			q.UIDL = imapback.UIDLScheme(*o.UIDL)
 		}
 		if o.UIDLRequired != nil {
-			q.UIDLFallback = !*o.UIDLRequired
+			q.UIDLRequired = *o.UIDLRequired
 		}
 		if o.HideRetrieved != nil {
 			q.HideRetrieved = *o.HideRetrieved

@@ -53,7 +53,7 @@ max_age = "36h"
 	if len(ov) != 2 || ov[0].Policy.Delete != "keep" || ov[0].Policy.UIDL != "dovecot" || !ov[0].Policy.HideRetrieved {
 		t.Errorf("override 1 = %+v", ov[0])
 	}
-	if ov[1].Policy.HideRetrieved || ov[1].Policy.MaxAge != 36*time.Hour || ov[1].Policy.Delete != "flag" || ov[1].Policy.UIDL != "content" || !ov[1].Policy.UIDLFallback {
+	if ov[1].Policy.HideRetrieved || ov[1].Policy.MaxAge != 36*time.Hour || ov[1].Policy.Delete != "flag" || ov[1].Policy.UIDL != "content" || ov[1].Policy.UIDLRequired {
 		t.Errorf("override 2 = %+v", ov[1])
 	}
 

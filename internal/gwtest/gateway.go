@@ -92,7 +92,8 @@ func setPolicy(c *daemon.PolicyConfig, p imapback.Policy) {
 	str(&c.RetrievedKeyword, p.RetrievedKeyword)
 	str(&c.Window, string(p.Window))
 	c.FallbackToFlag = p.FallbackToFlag
-	c.UIDLRequired = !p.UIDLFallback
+	// UIDLRequired is left at the daemon's default (true): a zero Policy
+	// does not require, so it cannot say "given". Options.Config sets it.
 	c.HideRetrieved = p.HideRetrieved
 	c.MaxMessages = p.MaxMessages
 	c.MaxAge = daemon.AgeDuration{Duration: p.MaxAge}
