@@ -10,6 +10,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/popbridge/popbridge/imapback"
 	"github.com/popbridge/popbridge/internal/memupstream"
 )
 
@@ -178,7 +179,7 @@ func deletedCount(t *testing.T, srv *memupstream.Server, user string) int {
 
 func TestUserModifiers(t *testing.T) {
 	gw, _, srv, wire, logs := startMemGateway(t, 4, func(c *Config) {
-		c.POP3.UserModifiers = []string{"keep", "recent"}
+		c.POP3.UserModifiers = []UserModifier{"keep", "recent"}
 		c.POP3.RecentMaxMessages = 2
 		c.POP3.RecentMaxAge = AgeDuration{}
 	})
@@ -238,8 +239,9 @@ func TestOverrideReload(t *testing.T) {
 		t.Fatalf("before reload: %d deleted, want 1", n)
 	}
 	next := *cfg
-	keep := "keep"
-	next.Policy.Override = []OverrideConfig{{Match: "scanner@*", Delete: &keep}}
+	o := OverrideConfig{Match: "scanner@*", UserPolicy: next.Policy.UserPolicy}
+	o.Delete = imapback.DeleteKeep
+	next.Policy.Override = []OverrideConfig{o}
 	if err := next.Validate(); err != nil {
 		t.Fatal(err)
 	}
