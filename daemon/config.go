@@ -23,6 +23,15 @@ import (
 // Config is the gateway's configuration, read from a TOML file. Every key
 // is documented in README.md; the [pop3] listen, [upstream] and [policy]
 // keys are a contract that deployment docs rely on.
+//
+// Adding a key takes one line in each place: a field with its toml tag
+// in its table's struct (a new table: a struct and a field here); its
+// default in defaultConfig, or in the package it configures when that
+// package has its own (imapback.DefaultPolicy, pop3front.DefaultLimits);
+// a fixed set of values as a type with UnmarshalText and Check
+// (values.go), or any other rule in Validate; and its README.md row,
+// which TestREADMEConfigTablesMatchCode requires. Unknown keys, decoding,
+// and the file:line: key: problem errors need nothing more.
 type Config struct {
 	POP3     POP3Config     `toml:"pop3"`
 	TLS      TLSConfig      `toml:"tls"`
@@ -222,7 +231,7 @@ func defaultConfig() Config {
 	return Config{
 		POP3: POP3Config{
 			Listen:         "127.0.0.1:1110",
-			Greeting:       "POP3 gateway ready.",
+			Greeting:       pop3front.DefaultGreeting,
 			AllowPlaintext: PlaintextLoopback,
 
 			ModifierSeparator: ":",
