@@ -43,8 +43,11 @@ var popClients = []popClient{
 	{name: "fetchmail", tool: "fetchmail", lf: true, ordered: true, download: fetchmailDownload,
 		mangles: map[string]string{"long-line": "fetchmail 6.4 damages lines longer than its 8 KB " +
 			"buffer on MDA delivery (inserts a NUL, a stray byte and a LF at each buffer boundary); " +
+			"seen with Dovecot's own POP3 too",
+			"bare-cr": "fetchmail drops a bare CR on MDA delivery; seen with Dovecot's own POP3 too"}},
+	{name: "getmail", tool: "getmail", lf: true, download: getmailDownload,
+		mangles: map[string]string{"bare-cr": "getmail6 stores a bare CR as a line end (LF); " +
 			"seen with Dovecot's own POP3 too"}},
-	{name: "getmail", tool: "getmail", lf: true, download: getmailDownload},
 	{name: "mpop", tool: "mpop", lf: true, download: mpopDownload},
 }
 

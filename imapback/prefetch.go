@@ -35,8 +35,9 @@ import (
 // and Dovecot sometimes answers pipelined commands out of order, so a
 // fetch kept in flight must be consumed no matter what the session does:
 // each batch is one `UID FETCH u1,u2,... (UID RFC822.SIZE BODY.PEEK[])`
-// (or BODY.PEEK[HEADER]) whose responses a goroutine reads, in whatever
-// order they come, into the batch's slots. It never waits for the
+// for RETRs, or BODY.PEEK[HEADER] for TOP n 0 (never both kinds in one
+// batch), whose responses a goroutine reads, in whatever order they come,
+// into the batch's slots, each checked against its own request. It never waits for the
 // session, so the stream the session is reading (sent before the batch)
 // can always complete.
 //
@@ -105,7 +106,30 @@ type slot struct {
 	ok   bool // complete and checked (still subject to the batch's result)
 }
 
-// batch is one prefetch command in flight or done.
+// fits reports whether a literal of n octets for section sec is what s
+// asked for: for RETR the whole message, exactly the snapshot's size; for
+// TOP n 0 the header, no larger than the whole message.
+func (s *slot) fits(sec *imap.FetchItemBodySection, n int64) bool {
+	if sec == nil || len(sec.Part) != 0 || sec.Partial != nil {
+		return false
+	}
+	if s.key.top {
+		return sec.Specifier == imap.PartSpecifierHeader && n <= s.size
+	}
+	return sec.Specifier == imap.PartSpecifierNone && n == s.size
+}
+
+// serves reports whether s may answer the Open of key, message e: the
+// same request, and (again, at the point of serving) a body a RETR may
+// deliver, exactly the snapshot's size.
+func (s *slot) serves(key aheadKey, e entry) bool {
+	n := int64(len(s.body))
+	return s.key == key && s.uid == e.uid && s.size == e.size &&
+		(key.top && n <= e.size || !key.top && n == e.size)
+}
+
+// batch is one prefetch command in flight or done; all its slots are of
+// one kind.
 type batch struct {
 	slots  []*slot
 	byUID  map[imap.UID]*slot
@@ -162,7 +186,7 @@ func (m *maildrop) takeAhead(ctx context.Context, key aheadKey) (*slot, bool) {
 		<-fb.done
 	}
 	m.reapBatches()
-	if fb.err != nil || !found.ok {
+	if fb.err != nil || !found.ok || !found.serves(key, m.msgs[key.index]) {
 		m.log.Debug("prefetched message not usable: fetching it again", "msg", key.index+1, "uid", found.uid, "batch_err", fb.err)
 		return nil, false
 	}
@@ -242,11 +266,22 @@ func (m *maildrop) planAhead(key aheadKey) {
 	if len(want) == 0 {
 		return
 	}
+	// One batch per kind, so every slot's section is its batch's: a RETR
+	// is only ever filled from BODY[], a TOP n 0 from BODY[HEADER].
 	room := budget - m.heldBudget()
+	for _, top := range []bool{key.top, !key.top} {
+		room -= m.sendBatch(want, top, room)
+	}
+}
+
+// sendBatch sends one prefetch command for the wanted keys of one kind
+// (top: TOP n 0, else RETR) within room octets, and returns the budget it
+// took. Callers hold m.mu.
+func (m *maildrop) sendBatch(want []aheadKey, top bool, room int64) int64 {
 	b := &batch{byUID: map[imap.UID]*slot{}, done: make(chan struct{})}
 	var uids imap.UIDSet
 	for _, k := range want {
-		if len(b.slots) == maxBatch || k.index < 0 || k.index >= len(m.msgs) || m.planned(k) {
+		if k.top != top || len(b.slots) == maxBatch || k.index < 0 || k.index >= len(m.msgs) || m.planned(k) {
 			continue
 		}
 		e := m.msgs[k.index]
@@ -259,11 +294,11 @@ func (m *maildrop) planAhead(key aheadKey) {
 			continue
 		}
 		cost := e.size
-		if k.top {
+		if top {
 			cost = min(e.size, headerGuess)
 		}
 		if cost > room {
-			if k.top {
+			if top {
 				continue
 			}
 			break // keep order: no holes in what a client will ask next
@@ -276,16 +311,16 @@ func (m *maildrop) planAhead(key aheadKey) {
 		uids.AddNum(e.uid)
 	}
 	if len(b.slots) == 0 {
-		return
+		return 0
 	}
 	b.left = len(b.slots)
-	if key.top {
+	if top {
 		// Headers are small and their size unknown: let the batch use
 		// the room planned for it, at least.
 		b.budget = max(b.budget, min(room+b.budget, int64(len(b.slots))*headerGuess*4))
 	}
 	opts := &imap.FetchOptions{UID: true, RFC822Size: true}
-	if key.top {
+	if top {
 		opts.BodySection = []*imap.FetchItemBodySection{{Specifier: imap.PartSpecifierHeader, Peek: true}}
 	} else {
 		opts.BodySection = []*imap.FetchItemBodySection{{Peek: true}}
@@ -293,12 +328,13 @@ func (m *maildrop) planAhead(key aheadKey) {
 	m.conn.begin()
 	cmd := m.c.Fetch(uids, opts)
 	m.ahead.batches = append(m.ahead.batches, b)
-	go m.runBatch(b, cmd, key.top)
+	go m.runBatch(b, cmd)
+	return b.budget
 }
 
 // runBatch reads a prefetch command's responses into its slots; it never
 // waits for anything but the upstream.
-func (m *maildrop) runBatch(b *batch, cmd *imapclient.FetchCommand, top bool) {
+func (m *maildrop) runBatch(b *batch, cmd *imapclient.FetchCommand) {
 	start := time.Now()
 	defer func() {
 		m.conn.end()
@@ -321,11 +357,10 @@ func (m *maildrop) runBatch(b *batch, cmd *imapclient.FetchCommand, top bool) {
 				if s == nil || it.Literal == nil || body != nil {
 					continue // go-imap drains an unread literal
 				}
-				n := it.Literal.Size()
-				if top != (it.Section.Specifier == imap.PartSpecifierHeader) || len(it.Section.Part) != 0 || it.Section.Partial != nil ||
-					!top && n != s.size || b.used+n > b.budget {
+				if !s.fits(it.Section, it.Literal.Size()) || b.used+it.Literal.Size() > b.budget {
 					continue
 				}
+				n := it.Literal.Size()
 				buf := make([]byte, n)
 				if _, err := io.ReadFull(it.Literal, buf); err != nil {
 					// A literal cut short: the connection is gone, and

@@ -26,10 +26,11 @@ const dotReserve = len("\r\n.\r\n")
 const minDotBuffer = 64
 
 // dotWriter encodes a message as the body of a POP3 multi-line response
-// (RFC 1939 section 3): every line ends in CRLF (a bare LF or a bare CR
-// becomes CRLF), a line starting with "." gets another "." in front, a
-// message not ending in a line end gets one, and Close adds the ".\r\n"
-// terminator. Its state survives chunk boundaries, so any split of the
+// (RFC 1939 section 3) as Dovecot's POP3 does: a bare LF becomes CRLF, a
+// bare CR is data and passes unchanged (so the octets sent, before
+// stuffing, are the octets the server counted), a line starting with "."
+// gets another "." in front, a message not ending in a line end gets
+// CRLF, and Close adds the ".\r\n" terminator. Its state survives chunk boundaries, so any split of the
 // input gives the same output; it never allocates.
 //
 // For TOP it also cuts the message after the header, the blank line and
@@ -42,7 +43,7 @@ const minDotBuffer = 64
 type dotWriter struct {
 	w        *bufio.Writer
 	bol      bool // the next input octet starts a line
-	cr       bool // the last input octet was a CR (already written as CRLF)
+	cr       bool // the last input octet was a CR, not yet written
 	top      bool // cut after the header and limit body lines
 	inHeader bool
 	limit    int
@@ -90,48 +91,48 @@ func (d *dotWriter) Write(p []byte) (int, error) {
 			}
 		}
 		if d.cr {
-			// The CR before was a line end already written as CRLF; an LF
-			// right after it belongs to it.
+			// A CR ended the last input and was held back: with an LF
+			// right after it, it is a line end; alone, it is data.
 			d.cr = false
 			if b[0] == '\n' {
+				d.put(crlf)
+				d.endLine(d.bol)
 				n++
 				continue
 			}
+			d.put(crlf[:1])
+			d.bol = false
 		}
 		if d.bol && b[0] == '.' {
 			d.put(stuffedDot)
 		}
-		line := b
 		lf := bytes.IndexByte(b, '\n')
-		if lf >= 0 {
-			line = b[:lf]
-		}
-		if cr := bytes.IndexByte(line, '\r'); cr >= 0 {
-			// CRLF, or a bare CR, which we also read as a line end: no
-			// CR may reach the client outside a CRLF pair.
-			d.put(b[:cr])
-			d.put(crlf)
-			d.endLine(d.bol && cr == 0)
-			n += cr + 1
-			if cr+1 < len(b) {
-				if b[cr+1] == '\n' {
-					n++
-				}
-			} else {
+		if lf < 0 {
+			// No line end: all of it is data, but a final CR may be
+			// the first half of a CRLF split across writes.
+			k := len(b)
+			if b[k-1] == '\r' {
+				k--
 				d.cr = true
 			}
+			if k > 0 {
+				d.put(b[:k])
+				d.bol = false
+			}
+			n = len(p)
 			continue
 		}
-		if lf >= 0 {
-			d.put(line)
-			d.put(crlf)
-			d.endLine(d.bol && lf == 0)
-			n += lf + 1
-			continue
+		// A line: CRLF, or a bare LF, which becomes CRLF. CRs before
+		// it are data.
+		line := b[:lf]
+		empty := d.bol && (lf == 0 || lf == 1 && b[0] == '\r')
+		if lf > 0 && b[lf-1] == '\r' {
+			line = b[:lf-1]
 		}
-		d.put(b)
-		d.bol = false
-		n = len(p)
+		d.put(line)
+		d.put(crlf)
+		d.endLine(empty)
+		n += lf + 1
 	}
 	d.in += int64(n)
 	return n, d.err
@@ -208,6 +209,13 @@ func (d *dotWriter) Done() bool { return d.done }
 func (d *dotWriter) Close() error {
 	if d.err != nil {
 		return d.err
+	}
+	if d.cr {
+		d.put(crlf[:1]) // a bare CR ended the message
+		d.cr, d.bol = false, false
+		if d.err != nil {
+			return d.err
+		}
 	}
 	// The reserve guarantees both fit without a flush.
 	if !d.bol {

@@ -56,9 +56,11 @@ var dotCases = []struct {
 	{"dot not at line start", "a.b\r\n a.\r\n", "a.b\r\n a.\r\n.\r\n"},
 	{"bare LF", "a\nb\n", "a\r\nb\r\n.\r\n"},
 	{"bare LF dot", "a\n.\n", "a\r\n..\r\n.\r\n"},
-	{"bare CR", "a\rb\r", "a\r\nb\r\n.\r\n"},
-	{"CR CR LF", "a\r\r\nb\r\n", "a\r\n\r\nb\r\n.\r\n"},
-	{"LF CR", "a\n\rb", "a\r\n\r\nb\r\n.\r\n"},
+	{"bare CR", "a\rb\r", "a\rb\r\r\n.\r\n"},
+	{"bare CR then dot", "a\r.b\r\n", "a\r.b\r\n.\r\n"},
+	{"CR CR LF", "a\r\r\nb\r\n", "a\r\r\nb\r\n.\r\n"},
+	{"LF CR", "a\n\rb", "a\r\n\rb\r\n.\r\n"},
+	{"CR LF split", "a\r", "a\r\r\n.\r\n"},
 	{"empty lines", "\r\n\n\r\n", "\r\n\r\n\r\n.\r\n"},
 	{"terminator-like body", "\r\n.\r\n", "\r\n..\r\n.\r\n"},
 	{"long line", strings.Repeat("x", 300) + "\r\n", strings.Repeat("x", 300) + "\r\n.\r\n"},
@@ -74,6 +76,29 @@ func TestDotWriterExact(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDotWriterBareCR: a CR not followed by LF is data, passed through
+// as Dovecot's POP3 does, so a RETR carries exactly the octets LIST
+// counted; it neither ends a line (TOP) nor starts one (no dot-stuffing
+// after it).
+func TestDotWriterBareCR(t *testing.T) {
+	msg := "A: 1\r\nB: x\ry\r\n\r\nl1 ->\r<-\r\n.\rl2\r\nl3\r\n"
+	for _, chunk := range []int{0, 1, 2, 3, 7} {
+		got := encode(t, msg, chunk, false, 0)
+		want := "A: 1\r\nB: x\ry\r\n\r\nl1 ->\r<-\r\n..\rl2\r\nl3\r\n.\r\n"
+		if got != want {
+			t.Errorf("RETR, chunk %d: got %q, want %q", chunk, got, want)
+		}
+		// Without the stuffing and the terminator: the message itself.
+		if body := strings.TrimSuffix(strings.Replace(got, "\n..", "\n.", 1), ".\r\n"); len(body) != len(msg) {
+			t.Errorf("RETR, chunk %d: %d octets sent, message is %d", chunk, len(body), len(msg))
+		}
+		got = encode(t, msg, chunk, true, 1)
+		if want := "A: 1\r\nB: x\ry\r\n\r\nl1 ->\r<-\r\n.\r\n"; got != want {
+			t.Errorf("TOP 1, chunk %d: got %q, want %q", chunk, got, want)
+		}
 	}
 }
 
@@ -105,15 +130,21 @@ func TestDotWriterTop(t *testing.T) {
 	}
 }
 
-// normalise is the reference for what a client reads back: every line
-// end CRLF (bare CR and bare LF count as line ends), a final CRLF added.
+// normalise is the reference for what a client reads back, as Dovecot's
+// POP3 sends it: a bare LF becomes CRLF, a bare CR stays as it is, and a
+// message not ending in a line end gets CRLF.
 func normalise(s string) string {
-	s = strings.ReplaceAll(s, "\r\n", "\n")
-	s = strings.ReplaceAll(s, "\r", "\n")
-	if s != "" && !strings.HasSuffix(s, "\n") {
-		s += "\n"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' && (i == 0 || s[i-1] != '\r') {
+			b.WriteByte('\r')
+		}
+		b.WriteByte(s[i])
 	}
-	return strings.ReplaceAll(s, "\n", "\r\n")
+	if s != "" && !strings.HasSuffix(s, "\n") {
+		b.WriteString("\r\n")
+	}
+	return b.String()
 }
 
 // TestDotWriterRoundTrip is a property test: for random messages built
@@ -145,9 +176,9 @@ func TestDotWriterRoundTrip(t *testing.T) {
 	}
 }
 
-// checkDotBody asserts the wire form: lines end in CRLF, no CR or LF
-// elsewhere, every line starting with "." is stuffed, and the only
-// terminator is the last line.
+// checkDotBody asserts the wire form: lines end in CRLF, no LF elsewhere
+// (a bare CR is data), every line starting with "." is stuffed, and the
+// only terminator is the last line.
 func checkDotBody(t testing.TB, out string) {
 	t.Helper()
 	if !strings.HasSuffix(out, ".\r\n") {
@@ -156,8 +187,8 @@ func checkDotBody(t testing.TB, out string) {
 	lines := strings.Split(strings.TrimSuffix(out, ".\r\n"), "\r\n")
 	lines = lines[:len(lines)-1] // after the final CRLF
 	for _, l := range lines {
-		if strings.ContainsAny(l, "\r\n") {
-			t.Fatalf("%q: bare CR or LF in line %q", out, l)
+		if strings.Contains(l, "\n") {
+			t.Fatalf("%q: bare LF in line %q", out, l)
 		}
 		if strings.HasPrefix(l, ".") && !strings.HasPrefix(l, "..") {
 			t.Fatalf("%q: unstuffed line %q", out, l)

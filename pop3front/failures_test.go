@@ -42,6 +42,31 @@ func TestTruncatedStream(t *testing.T) {
 	}
 }
 
+// TestRetrSizeChecked: a stream that ends cleanly but with another
+// octet count than the snapshot announced (a backend serving the header
+// as the whole message) is not a complete RETR: no terminator, and the
+// pipelined DELE and QUIT never act.
+func TestRetrSizeChecked(t *testing.T) {
+	for _, size := range []int64{10, 400} {
+		t.Run(fmt.Sprint("announced=", size), func(t *testing.T) {
+			be, addr := startFake(t, nil)
+			be.Infos = []MessageInfo{{Size: size, UIDL: "uid1"}}
+			got := pipelined(t, addr, "USER alice\r\nPASS secret\r\nRETR 1\r\nDELE 1\r\nQUIT\r\n", 0)
+			want := fmt.Sprintf("+OK POP3 gateway ready.\r\n+OK Send PASS.\r\n+OK Logged in.\r\n+OK %d octets\r\n", size)
+			if !strings.HasPrefix(got, want) {
+				t.Fatalf("got %q, want prefix %q", got, want)
+			}
+			if rest := got[len(want):]; !strings.HasPrefix("Subject: one\r\n\r\nHello\r\n", rest) {
+				t.Errorf("after +OK: %q, want a prefix of the message and no terminator", rest)
+			}
+			waitCalls(t, be, "close")
+			if c := be.Commits(); len(c) != 0 {
+				t.Errorf("commits %+v, want none", c)
+			}
+		})
+	}
+}
+
 func TestCommit(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -83,6 +108,47 @@ func TestQuitWithoutChanges(t *testing.T) {
 	runSteps(t, cl, []step{{"DELE 1", "+OK Marked to be deleted.\r\n"}, {"RSET", "+OK\r\n"}, {"TOP 1 1", "+OK\r\nSubject: one\r\n\r\nHello\r\n.\r\n"}, {"QUIT", "+OK Logging out.\r\n"}})
 	cl.expectClosed()
 	noCommit(t, be) // nothing to apply: Commit is skipped
+}
+
+// TestRSETUndoesRetrievals: RSET forgets RETRs as well as DELEs, as
+// Dovecot's own POP3 does (it clears the \Seen changes it would make at
+// QUIT); QUIT applies only what came after the last RSET.
+func TestRSETUndoesRetrievals(t *testing.T) {
+	t.Run("only-before", func(t *testing.T) {
+		be, addr := startFake(t, nil)
+		cl := dial(t, addr)
+		cl.login()
+		runSteps(t, cl, []step{
+			{"RETR 1", "+OK 23 octets\r\nSubject: one\r\n\r\nHello\r\n.\r\n"},
+			{"RSET", "+OK\r\n"},
+			{"QUIT", "+OK Logging out.\r\n"},
+		})
+		cl.expectClosed()
+		waitCalls(t, be, "close")
+		if got := be.Commits(); len(got) != 0 {
+			t.Errorf("commits %+v, want none (RSET undid the RETR)", got)
+		}
+	})
+	t.Run("after-counts", func(t *testing.T) {
+		be, addr := startFake(t, nil)
+		cl := dial(t, addr)
+		cl.login()
+		runSteps(t, cl, []step{
+			{"RETR 1", "+OK 23 octets\r\nSubject: one\r\n\r\nHello\r\n.\r\n"},
+			{"RETR 3", "+OK 21 octets\r\nSubject: three\r\n\r\n..\r\n.\r\n"},
+			{"DELE 2", "+OK Marked to be deleted.\r\n"},
+			{"RSET", "+OK\r\n"},
+			{"RETR 3", "+OK 21 octets\r\nSubject: three\r\n\r\n..\r\n.\r\n"},
+			{"DELE 1", "+OK Marked to be deleted.\r\n"},
+			{"QUIT", "+OK Logging out.\r\n"},
+		})
+		cl.expectClosed()
+		waitCalls(t, be, "close")
+		want := []Outcome{{Deleted: []int{0}, Retrieved: []int{2}}}
+		if got := be.Commits(); !reflect.DeepEqual(got, want) {
+			t.Errorf("commits %+v, want %+v", got, want)
+		}
+	})
 }
 
 func TestQuitBeforeLogin(t *testing.T) {
@@ -224,14 +290,15 @@ func TestLineEndingsOnTheWire(t *testing.T) {
 	be.Msgs = []string{
 		"A: 1\n\n.\n..x\nlast", // LF only, no final line end
 		"",                     // empty message
-		"A: 1\r\rb\r\n.",       // bare CRs, ends in a lone dot
+		"A: 1\r\rb\r\n.",       // bare CRs (data), ends in a lone dot
 	}
 	cl := dial(t, addr)
 	cl.login()
 	runSteps(t, cl, []step{
 		{"RETR 1", "+OK 16 octets\r\nA: 1\r\n\r\n..\r\n...x\r\nlast\r\n.\r\n"},
 		{"RETR 2", "+OK 0 octets\r\n.\r\n"},
-		{"RETR 3", "+OK 10 octets\r\nA: 1\r\n\r\nb\r\n..\r\n.\r\n"},
+		{"RETR 3", "+OK 10 octets\r\nA: 1\r\rb\r\n..\r\n.\r\n"},
+		{"TOP 3 0", "+OK\r\nA: 1\r\rb\r\n..\r\n.\r\n"}, // no blank line: all header
 		{"TOP 1 0", "+OK\r\nA: 1\r\n\r\n.\r\n"},
 		{"TOP 1 1", "+OK\r\nA: 1\r\n\r\n..\r\n.\r\n"},
 		{"TOP 2 0", "+OK\r\n.\r\n"},

@@ -80,6 +80,11 @@ func (s *session) sendMessage(idx int, sec Section) error {
 	copyBuffers.Put(buf)
 	s.stream = nil
 	s.safeClose("stream", rc)
+	if werr == nil && rerr == nil && !sec.Top && s.dw.in != s.msgs[idx].Size {
+		// The backend ended the message early or late: what went out
+		// is not the message LIST announced, so it gets no terminator.
+		rerr = fmt.Errorf("pop3: message %d is %d octets, announced %d", idx+1, s.dw.in, s.msgs[idx].Size)
+	}
 	if werr != nil {
 		// The client is gone or too slow; what it got has no terminator.
 		return s.ioEnd(werr)

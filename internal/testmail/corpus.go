@@ -24,6 +24,9 @@ func Tricky() []Message {
 		newMessage("bare-lf", "bare LF line endings in the body and a header (served as CRLF)",
 			[]byte(header("bare-lf", "Bare LF", "X-Bare-LF: yes\nX-After: 1")+"\r\n"+
 				"crlf line\r\nlf line\nanother lf line\n.dot after lf\n\nblank line was lf\r\nend\r\n")),
+		newMessage("bare-cr", "bare CRs inside body lines (served unchanged, not as a line end)",
+			[]byte(header("bare-cr", "Bare CR")+"\r\n"+
+				"arrow ->\r<- here\r\n.\rdot after a CR\r\nends in CR\r\r\nend\r\n")),
 		newMessage("8bit-utf8", "raw UTF-8 in headers and body (no MIME encoded-words)",
 			[]byte(header("8bit-utf8", "Grüße aus Köln – 日本語のメール ✓",
 				"Content-Type: text/plain; charset=utf-8",

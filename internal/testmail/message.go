@@ -24,8 +24,8 @@ func newMessage(name, notes string, raw []byte) Message {
 }
 
 // DovecotServes returns raw as Dovecot's IMAP serves it: every bare LF
-// becomes CRLF and every NUL becomes 0x80. Other bytes, including a missing
-// final CRLF and 8-bit bytes, are served unchanged.
+// becomes CRLF and every NUL becomes 0x80. Other bytes, including a bare
+// CR, a missing final CRLF and 8-bit bytes, are served unchanged.
 func DovecotServes(raw []byte) []byte { return normalise(raw, true) }
 
 // DovecotPOP3Serves returns raw as Dovecot's own POP3 service sends it
