@@ -298,28 +298,36 @@ func LoadConfig(path string) (*Config, error) {
 // wrong type); that line is blanked and data decoded again, so every bad
 // value is reported at once, with Validate's problems.
 func parseConfig(path string, data []byte) (*Config, error) {
-	var errs []error
+	var refused []*ConfigError
 	text := data
 	for {
 		cfg, md, err := decodeConfig(text)
-		if err != nil {
-			ce := decodeError(path, data, err)
-			if len(md.Keys()) == 0 { // a syntax error: nothing was decoded
-				if len(errs) > 0 { // only a blanked line can cause it
-					return nil, errors.Join(errs...)
-				}
-				return nil, ce
-			}
-			errs = append(errs, ce)
-			if text, err = blankLine(text, ce.Line); err != nil {
-				return nil, errors.Join(errs...)
-			}
-			continue
+		if err == nil {
+			return checkConfig(path, data, &cfg, md, inFileOrder(refused))
 		}
-		// The decoder walks tables in no fixed order; the file's is better.
-		slices.SortStableFunc(errs, func(a, b error) int { return a.(*ConfigError).Line - b.(*ConfigError).Line })
-		return checkConfig(path, data, &cfg, md, errs)
+		ce := decodeError(path, data, err)
+		if len(md.Keys()) == 0 { // a syntax error: nothing was decoded
+			if len(refused) > 0 { // then a blanked line caused it
+				return nil, errors.Join(inFileOrder(refused)...)
+			}
+			return nil, ce
+		}
+		refused = append(refused, ce)
+		if text, err = blankLine(text, ce.Line); err != nil {
+			return nil, errors.Join(inFileOrder(refused)...)
+		}
 	}
+}
+
+// inFileOrder sorts decoding errors by line: the decoder walks a table's
+// keys in no fixed order.
+func inFileOrder(ces []*ConfigError) []error {
+	slices.SortStableFunc(ces, func(a, b *ConfigError) int { return a.Line - b.Line })
+	errs := make([]error, len(ces))
+	for i, ce := range ces {
+		errs[i] = ce
+	}
+	return errs
 }
 
 // configFile is what the decoder fills: the Config, with the

@@ -130,3 +130,17 @@ func TestValidateChecksValuesBuiltInCode(t *testing.T) {
 		t.Errorf("%q reported %d times, want once:\n%s", "shred", n, err)
 	}
 }
+
+// TestConfigRefusedMultilineValue: a refused value spanning lines cannot
+// be blanked; its error is still reported, and no made-up syntax error.
+func TestConfigRefusedMultilineValue(t *testing.T) {
+	for range 5 { // the decoder's order varies
+		_, err := parseConfig("x.toml", []byte("[pop3]\nuser_modifiers = [\n  \"nope\",\n]\n"))
+		if err == nil {
+			t.Fatal("accepted")
+		}
+		if got, want := err.Error(), `x.toml:2: pop3.user_modifiers: "nope" is not one of recent | keep`; got != want {
+			t.Errorf("error %q, want %q", got, want)
+		}
+	}
+}
