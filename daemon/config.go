@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,11 +17,21 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/popbridge/popbridge/imapback"
+	"github.com/popbridge/popbridge/pop3front"
 )
 
 // Config is the gateway's configuration, read from a TOML file. Every key
 // is documented in README.md; the [pop3] listen, [upstream] and [policy]
 // keys are a contract that deployment docs rely on.
+//
+// Adding a key takes one line in each place: a field with its toml tag
+// in its table's struct (a new table: a struct and a field here); its
+// default in defaultConfig, or in the package it configures when that
+// package has its own (imapback.DefaultPolicy, pop3front.DefaultLimits);
+// a fixed set of values as a type with UnmarshalText and Check
+// (values.go), or any other rule in Validate; and its README.md row,
+// which TestREADMEConfigTablesMatchCode requires. Unknown keys, decoding,
+// and the file:line: key: problem errors need nothing more.
 type Config struct {
 	POP3     POP3Config     `toml:"pop3"`
 	TLS      TLSConfig      `toml:"tls"`
@@ -44,18 +56,17 @@ type POP3Config struct {
 	Implementation string `toml:"implementation"`
 	// ListenTLS is the implicit-TLS (POP3S, RFC 8314) address; "" for none.
 	ListenTLS string `toml:"listen_tls"`
-	// AllowPlaintext: where passwords may be sent without TLS
-	// (loopback | always | never).
-	AllowPlaintext  string   `toml:"allow_plaintext"`
-	AllowMasterUser bool     `toml:"allow_master_user"`
-	ProxyProtocol   bool     `toml:"proxy_protocol"`
-	ProxyTrusted    []string `toml:"proxy_trusted"`
+	// AllowPlaintext: where passwords may be sent without TLS.
+	AllowPlaintext  PlaintextPolicy `toml:"allow_plaintext"`
+	AllowMasterUser bool            `toml:"allow_master_user"`
+	ProxyProtocol   bool            `toml:"proxy_protocol"`
+	ProxyTrusted    []string        `toml:"proxy_trusted"`
 	// Username modifiers (overrides.go): "keep:alice" logs in as alice
 	// with delete = keep. Off unless listed.
-	UserModifiers     []string    `toml:"user_modifiers"`
-	ModifierSeparator string      `toml:"modifier_separator"`
-	RecentMaxAge      AgeDuration `toml:"recent_max_age"`
-	RecentMaxMessages int         `toml:"recent_max_messages"`
+	UserModifiers     []UserModifier `toml:"user_modifiers"`
+	ModifierSeparator string         `toml:"modifier_separator"`
+	RecentMaxAge      AgeDuration    `toml:"recent_max_age"`
+	RecentMaxMessages int            `toml:"recent_max_messages"`
 }
 
 // TLSConfig is the client-facing certificate, for listen_tls and STLS.
@@ -67,10 +78,10 @@ type TLSConfig struct {
 // UpstreamConfig says where the IMAP server is and how to reach it.
 type UpstreamConfig struct {
 	Address string `toml:"address"`
-	// Security is none | starttls | tls. Unset ("") is allowed only for
-	// the demo and loopback addresses, where it means none.
-	Security string `toml:"security"`
-	Mailbox  string `toml:"mailbox"`
+	// Security unset ("") is allowed only for the demo and loopback
+	// addresses, where it means none.
+	Security imapback.Security `toml:"security"`
+	Mailbox  string            `toml:"mailbox"`
 	// Folders, when set, replaces Mailbox: these mailboxes are listed as
 	// one maildrop, in this order.
 	Folders            []string `toml:"folders"`
@@ -84,24 +95,32 @@ type UpstreamConfig struct {
 	ForwardClientAddress bool `toml:"forward_client_address"`
 }
 
-// PolicyConfig says what POP3 actions become upstream.
+// PolicyConfig says what POP3 actions become upstream: imapback's
+// Policy (policyConfig, basePolicy), with per-user overrides.
 type PolicyConfig struct {
-	Delete         string `toml:"delete"`
-	Seen           string `toml:"seen"`
-	Trash          string `toml:"trash"`
-	Archive        string `toml:"archive"`
-	Keyword        string `toml:"keyword"`
-	FallbackToFlag bool   `toml:"fallback_to_flag"`
-	// UIDL schemes and POP views (overrides.go, imapback/uidl.go,
-	// imapback/views.go).
-	UIDL             string           `toml:"uidl"`
-	UIDLRequired     bool             `toml:"uidl_required"`
-	HideRetrieved    bool             `toml:"hide_retrieved"`
-	RetrievedKeyword string           `toml:"retrieved_keyword"`
-	MaxMessages      int              `toml:"max_messages"`
-	Window           string           `toml:"window"`
-	MaxAge           AgeDuration      `toml:"max_age"`
-	Override         []OverrideConfig `toml:"override"`
+	UserPolicy
+	Trash            string `toml:"trash"`
+	Archive          string `toml:"archive"`
+	Keyword          string `toml:"keyword"`
+	RetrievedKeyword string `toml:"retrieved_keyword"`
+	// Override: each [[policy.override]] table is decoded onto a copy of
+	// the [policy] table's UserPolicy (decodeOverrides).
+	Override []OverrideConfig `toml:"override"`
+}
+
+// UserPolicy holds the [policy] keys a [[policy.override]] table may give
+// again. UIDL schemes and POP views: overrides.go, imapback/uidl.go,
+// imapback/views.go.
+type UserPolicy struct {
+	Delete         imapback.DeletePolicy `toml:"delete"`
+	Seen           imapback.SeenPolicy   `toml:"seen"`
+	FallbackToFlag bool                  `toml:"fallback_to_flag"`
+	UIDL           imapback.UIDLScheme   `toml:"uidl"`
+	UIDLRequired   bool                  `toml:"uidl_required"`
+	HideRetrieved  bool                  `toml:"hide_retrieved"`
+	MaxMessages    int                   `toml:"max_messages"`
+	Window         imapback.Window       `toml:"window"`
+	MaxAge         AgeDuration           `toml:"max_age"`
 }
 
 // LimitsConfig bounds what one client can make the gateway do.
@@ -125,6 +144,49 @@ type LimitsConfig struct {
 	MaxSessionsPerUser   int      `toml:"max_sessions_per_user"`
 }
 
+// pop3 is the [limits] table as pop3front's Limits.
+func (l LimitsConfig) pop3() pop3front.Limits {
+	return pop3front.Limits{
+		MaxLineLength:        l.MaxLineLength,
+		MaxBadCommands:       l.MaxBadCommands,
+		MaxBadCommandsAuthed: l.MaxBadCommandsAuthed,
+		AuthTimeout:          l.AuthTimeout.Duration,
+		IdleTimeout:          l.IdleTimeout.Duration,
+		WriteTimeout:         l.WriteTimeout.Duration,
+		LoginTimeout:         l.LoginTimeout.Duration,
+		CommitTimeout:        l.CommitTimeout.Duration,
+		TLSHandshakeTimeout:  l.TLSHandshakeTimeout.Duration,
+		MaxAuthAttempts:      l.MaxAuthAttempts,
+		AuthPenaltyInitial:   l.AuthPenaltyInitial.Duration,
+		AuthPenaltyMax:       l.AuthPenaltyMax.Duration,
+		MaxConnections:       l.MaxConnections,
+		MaxConnectionsPerIP:  l.MaxConnectionsPerIP,
+		MaxSessionsPerUser:   l.MaxSessionsPerUser,
+	}
+}
+
+// limitsConfig is the reverse of pop3: pop3front's limits, with the
+// daemon's own (shutdown_grace, proxy_header_timeout) taken from own.
+func limitsConfig(p pop3front.Limits, own LimitsConfig) LimitsConfig {
+	l := own
+	l.MaxLineLength = p.MaxLineLength
+	l.MaxBadCommands = p.MaxBadCommands
+	l.MaxBadCommandsAuthed = p.MaxBadCommandsAuthed
+	l.AuthTimeout = Duration{p.AuthTimeout}
+	l.IdleTimeout = Duration{p.IdleTimeout}
+	l.WriteTimeout = Duration{p.WriteTimeout}
+	l.LoginTimeout = Duration{p.LoginTimeout}
+	l.CommitTimeout = Duration{p.CommitTimeout}
+	l.TLSHandshakeTimeout = Duration{p.TLSHandshakeTimeout}
+	l.MaxAuthAttempts = p.MaxAuthAttempts
+	l.AuthPenaltyInitial = Duration{p.AuthPenaltyInitial}
+	l.AuthPenaltyMax = Duration{p.AuthPenaltyMax}
+	l.MaxConnections = p.MaxConnections
+	l.MaxConnectionsPerIP = p.MaxConnectionsPerIP
+	l.MaxSessionsPerUser = p.MaxSessionsPerUser
+	return l
+}
+
 // DemoConfig configures the built-in in-memory upstream used when
 // upstream.address is "demo".
 type DemoConfig struct {
@@ -140,8 +202,8 @@ type MetricsConfig struct {
 
 // LogConfig selects log verbosity and format.
 type LogConfig struct {
-	Level  string `toml:"level"`
-	Format string `toml:"format"`
+	Level  LogLevel  `toml:"level"`
+	Format LogFormat `toml:"format"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("90s").
@@ -164,55 +226,30 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 const demoAddress = "demo"
 
 // defaultConfig holds every default; a file only overrides what it names.
+// Defaults of imapback and pop3front are theirs: written there, once.
 func defaultConfig() Config {
 	return Config{
 		POP3: POP3Config{
 			Listen:         "127.0.0.1:1110",
-			Greeting:       "POP3 gateway ready.",
-			AllowPlaintext: "loopback",
+			Greeting:       pop3front.DefaultGreeting,
+			AllowPlaintext: PlaintextLoopback,
 
 			ModifierSeparator: ":",
 			RecentMaxAge:      AgeDuration{30 * 24 * time.Hour},
 		},
 		Upstream: UpstreamConfig{
 			Address:        demoAddress,
-			Mailbox:        "INBOX",
-			DialTimeout:    Duration{10 * time.Second},
-			CommandTimeout: Duration{60 * time.Second},
+			Mailbox:        imapback.DefaultMailbox,
+			DialTimeout:    Duration{imapback.DefaultDialTimeout},
+			CommandTimeout: Duration{imapback.DefaultCommandTimeout},
 
 			ForwardClientAddress: true,
 		},
-		Policy: PolicyConfig{
-			Delete:  "flag",
-			Seen:    "quit",
-			Trash:   "Trash",
-			Archive: "Archive",
-			Keyword: "$POP3Deleted",
-
-			UIDL:             "dovecot",
-			UIDLRequired:     true,
-			RetrievedKeyword: "$POP3Retrieved",
-			Window:           "newest",
-		},
-		Limits: LimitsConfig{
-			MaxLineLength:        1024,
-			MaxBadCommands:       3,
-			MaxBadCommandsAuthed: 20,
-			AuthTimeout:          Duration{60 * time.Second},
-			IdleTimeout:          Duration{10 * time.Minute},
-			WriteTimeout:         Duration{60 * time.Second},
-			LoginTimeout:         Duration{30 * time.Second},
-			CommitTimeout:        Duration{2 * time.Minute},
-			ShutdownGrace:        Duration{10 * time.Second},
-			TLSHandshakeTimeout:  Duration{10 * time.Second},
-			ProxyHeaderTimeout:   Duration{5 * time.Second},
-			MaxAuthAttempts:      3,
-			AuthPenaltyInitial:   Duration{2 * time.Second},
-			AuthPenaltyMax:       Duration{15 * time.Second},
-			MaxConnections:       1000,
-			MaxConnectionsPerIP:  20,
-			MaxSessionsPerUser:   10,
-		},
+		Policy: policyConfig(imapback.DefaultPolicy()),
+		Limits: limitsConfig(pop3front.DefaultLimits(), LimitsConfig{
+			ShutdownGrace:      Duration{10 * time.Second},
+			ProxyHeaderTimeout: Duration{5 * time.Second},
+		}),
 		Demo: DemoConfig{
 			IMAPListen: "127.0.0.1:1143",
 			User:       "demo",
@@ -256,25 +293,129 @@ func LoadConfig(path string) (*Config, error) {
 	return parseConfig(path, data)
 }
 
+// parseConfig decodes data onto the defaults, then validates. The
+// decoder stops at the first value it refuses (a type's UnmarshalText, a
+// wrong type); that line is blanked and data decoded again, so every bad
+// value is reported at once, with Validate's problems.
+func parseConfig(path string, data []byte) (*Config, error) {
+	var refused []*ConfigError
+	text := data
+	for {
+		cfg, md, err := decodeConfig(text)
+		if err == nil {
+			return checkConfig(path, data, &cfg, md, inFileOrder(refused))
+		}
+		ce := decodeError(path, data, err)
+		if len(md.Keys()) == 0 { // a syntax error: nothing was decoded
+			if len(refused) > 0 { // then a blanked line caused it
+				return nil, errors.Join(inFileOrder(refused)...)
+			}
+			return nil, ce
+		}
+		refused = append(refused, ce)
+		if text, err = blankLine(text, ce.Line); err != nil {
+			return nil, errors.Join(inFileOrder(refused)...)
+		}
+	}
+}
+
+// inFileOrder sorts decoding errors by line: the decoder walks a table's
+// keys in no fixed order.
+func inFileOrder(ces []*ConfigError) []error {
+	slices.SortStableFunc(ces, func(a, b *ConfigError) int { return a.Line - b.Line })
+	errs := make([]error, len(ces))
+	for i, ce := range ces {
+		errs[i] = ce
+	}
+	return errs
+}
+
+// configFile is what the decoder fills: the Config, with the
+// [[policy.override]] tables kept raw for decodeOverrides (this field
+// hides PolicyConfig.Override from the decoder).
+type configFile struct {
+	*Config
+	Policy struct {
+		*PolicyConfig
+		Override []toml.Primitive `toml:"override"`
+	} `toml:"policy"`
+}
+
+func decodeConfig(data []byte) (Config, toml.MetaData, error) {
+	cfg := defaultConfig()
+	f := configFile{Config: &cfg}
+	f.Policy.PolicyConfig = &cfg.Policy
+	md, err := toml.Decode(string(data), &f)
+	if err == nil {
+		err = decodeOverrides(&md, f.Policy.Override, &cfg.Policy)
+	}
+	return cfg, md, err
+}
+
+// decodeOverrides decodes each [[policy.override]] table onto a copy of
+// [policy]'s UserPolicy: only the keys a table gives replace the
+// global ones.
+func decodeOverrides(md *toml.MetaData, tables []toml.Primitive, p *PolicyConfig) error {
+	for i, t := range tables {
+		o := OverrideConfig{UserPolicy: p.UserPolicy}
+		if err := md.PrimitiveDecode(t, &o); err != nil {
+			return &overrideError{n: i + 1, err: err}
+		}
+		p.Override = append(p.Override, o)
+	}
+	return nil
+}
+
+// overrideError is a decoding error in the nth [[policy.override]].
+type overrideError struct {
+	n   int
+	err error
+}
+
+func (e *overrideError) Error() string { return e.err.Error() }
+
 var decodeErrRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
 
-func parseConfig(path string, data []byte) (*Config, error) {
-	cfg := defaultConfig()
-	md, err := toml.Decode(string(data), &cfg)
-	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return nil, &ConfigError{File: path, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
-		}
-		// Type errors come as plain errors: "toml: line N (last key "k"): msg".
-		if m := decodeErrRE.FindStringSubmatch(err.Error()); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			return nil, &ConfigError{File: path, Line: line, Key: m[2], Msg: m[3]}
-		}
-		return nil, &ConfigError{File: path, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
+// decodeError locates a decoding error in data.
+func decodeError(path string, data []byte, err error) *ConfigError {
+	var oe *overrideError
+	if errors.As(err, &oe) {
+		err = oe.err
 	}
+	var ce *ConfigError
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		ce = &ConfigError{File: path, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
+	} else if m := decodeErrRE.FindStringSubmatch(err.Error()); m != nil {
+		// Type errors come as plain errors: "toml: line N (last key "k"): msg".
+		line, _ := strconv.Atoi(m[1])
+		ce = &ConfigError{File: path, Line: line, Key: m[2], Msg: m[3]}
+	} else {
+		return &ConfigError{File: path, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
+	}
+	if oe != nil {
+		// The decoder keeps one line per key name, not one per table.
+		ce.Key = fmt.Sprintf("policy.override[%d].%s", oe.n, strings.TrimPrefix(ce.Key, "policy.override."))
+		ce.Line, _ = overrideKeyLine(data, ce.Key)
+	}
+	return ce
+}
+
+// blankLine empties line n (from 1) of data, which must hold something.
+func blankLine(data []byte, n int) ([]byte, error) {
+	lines := bytes.Split(data, []byte("\n"))
+	if n < 1 || n > len(lines) || len(bytes.TrimSpace(lines[n-1])) == 0 {
+		return nil, errors.New("no line to blank")
+	}
+	lines = slices.Clone(lines)
+	lines[n-1] = nil
+	return bytes.Join(lines, []byte("\n")), nil
+}
+
+// checkConfig reports, after the decoding errors, the unknown keys, or
+// else Validate's problems, located in data; it collects the warnings.
+func checkConfig(path string, data []byte, cfg *Config, md toml.MetaData, errs []error) (*Config, error) {
 	if und := md.Undecoded(); len(und) > 0 {
-		var errs []error
 		for _, k := range und {
 			key := k.String()
 			errs = append(errs, &ConfigError{File: path, Line: keyLine(data, key), Key: key, Msg: "unknown key"})
@@ -282,14 +423,17 @@ func parseConfig(path string, data []byte) (*Config, error) {
 		return nil, errors.Join(errs...)
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, locate(path, data, err)
+		errs = append(errs, unjoin(locate(path, data, err))...)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	if ws := cfg.lint(); len(ws) > 0 {
 		for _, w := range unjoin(locate(path, data, errors.Join(ws...))) {
 			cfg.warnings = append(cfg.warnings, warningText(w))
 		}
 	}
-	return &cfg, nil
+	return cfg, nil
 }
 
 // warningText formats a located warning as "file:line: key: warning: msg".
@@ -388,16 +532,6 @@ func keyLine(data []byte, dotted string) int {
 	return 0
 }
 
-var (
-	deletePolicies = []string{"flag", "keyword", "trash", "archive", "expunge", "keep"}
-	seenPolicies   = []string{"quit", "never"}
-	securities     = []string{"none", "starttls", "tls"}
-	logLevels      = []string{"debug", "info", "warn", "error"}
-	logFormats     = []string{"text", "json"}
-)
-
-var plaintextPolicies = []string{"loopback", "always", "never"}
-
 // Validate checks every value and returns all problems at once.
 func (c *Config) Validate() error {
 	var errs []error
@@ -415,7 +549,6 @@ func (c *Config) Validate() error {
 			check(invalid("pop3.listen_tls", "needs [tls] cert and key"))
 		}
 	}
-	check(oneOf("pop3.allow_plaintext", c.POP3.AllowPlaintext, plaintextPolicies))
 	check(validTrusted("pop3.proxy_trusted", c.POP3.ProxyTrusted))
 	if c.POP3.ProxyProtocol && len(c.POP3.ProxyTrusted) == 0 {
 		check(invalid("pop3.proxy_protocol", "needs proxy_trusted (the proxies' addresses)"))
@@ -429,9 +562,7 @@ func (c *Config) Validate() error {
 	default:
 		check(validAddr("upstream.address", c.Upstream.Address))
 	}
-	if c.Upstream.Security != "" {
-		check(oneOf("upstream.security", c.Upstream.Security, securities))
-	} else if !c.Upstream.local() {
+	if c.Upstream.Security == "" && !c.Upstream.local() {
 		// Passwords would cross the network in the clear by default.
 		check(&fieldError{key: "upstream.security", at: "upstream.address",
 			msg: fmt.Sprintf("must be set for %q, which is not loopback: \"tls\" (port 993) or \"starttls\" "+
@@ -452,11 +583,10 @@ func (c *Config) Validate() error {
 	check(positive("upstream.dial_timeout", c.Upstream.DialTimeout))
 	check(positive("upstream.command_timeout", c.Upstream.CommandTimeout))
 
-	check(oneOf("policy.delete", c.Policy.Delete, deletePolicies))
-	check(oneOf("policy.seen", c.Policy.Seen, seenPolicies))
 	check(validText("policy.trash", c.Policy.Trash, 1, 1000))
 	check(validText("policy.archive", c.Policy.Archive, 1, 1000))
 	check(validKeyword("policy.keyword", c.Policy.Keyword))
+	errs = append(errs, checkValues(reflect.ValueOf(c).Elem(), "", nil)...)
 
 	if l := c.Limits.MaxLineLength; l < 255 || l > 65536 {
 		check(invalid("limits.max_line_length", "%d is out of range 255..65536 (RFC 2449 needs 255)", l))
@@ -505,8 +635,6 @@ func (c *Config) Validate() error {
 		check(validListen("metrics.listen", c.Metrics.Listen))
 	}
 	errs = append(errs, c.listenConflicts()...)
-	check(oneOf("log.level", c.Log.Level, logLevels))
-	check(oneOf("log.format", c.Log.Format, logFormats))
 	errs = append(errs, c.validateViews()...) // overrides.go
 	return errors.Join(errs...)
 }
@@ -518,15 +646,6 @@ func validAddr(key, v string) error {
 	}
 	_ = host // an empty host listens on every address
 	return nil
-}
-
-func oneOf(key, v string, allowed []string) error {
-	for _, a := range allowed {
-		if v == a {
-			return nil
-		}
-	}
-	return invalid(key, "%q is not one of %s", v, strings.Join(allowed, " | "))
 }
 
 func positive(key string, d Duration) error {
@@ -550,16 +669,10 @@ func validText(key, v string, minLen, maxLen int) error {
 	return nil
 }
 
-// validKeyword checks an IMAP flag-keyword (RFC 3501 atom, no specials).
+// validKeyword checks an IMAP flag-keyword (imapback.CheckKeyword).
 func validKeyword(key, v string) error {
-	if v == "" || len(v) > 100 {
-		return invalid(key, "length must be 1..100")
-	}
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c <= 0x20 || c >= 0x7f || strings.IndexByte(`(){%*"\]`, c) >= 0 {
-			return invalid(key, "%q is not a valid IMAP keyword", v)
-		}
+	if err := imapback.CheckKeyword(v); err != nil {
+		return invalid(key, "%v", err)
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/popbridge/popbridge/imapback"
 )
 
 // What -check-config catches beyond single values: listeners that could
@@ -85,9 +87,9 @@ func (u UpstreamConfig) local() bool {
 
 // security is the effective upstream security: unset means none, which
 // Validate allows only for local upstreams.
-func (u UpstreamConfig) security() string {
+func (u UpstreamConfig) security() imapback.Security {
 	if u.Security == "" {
-		return "none"
+		return imapback.SecurityNone
 	}
 	return u.Security
 }

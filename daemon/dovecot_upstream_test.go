@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/popbridge/popbridge/imapback"
 	"github.com/popbridge/popbridge/internal/dovecottest"
 )
 
@@ -111,7 +112,7 @@ func TestDovecotUpstream(t *testing.T) {
 	for _, tc := range []struct{ security, addr string }{{"tls", d.imaps}, {"starttls", d.IMAPAddr()}} {
 		t.Run(tc.security, func(t *testing.T) {
 			gw, _ := testGateway(t, func(c *Config) {
-				c.Upstream.Address, c.Upstream.Security = tc.addr, tc.security
+				c.Upstream.Address, c.Upstream.Security = tc.addr, imapback.Security(tc.security)
 				c.Upstream.CAFile, c.Upstream.ServerName = d.caFile, "pop3.test"
 			})
 			from := d.logSize(t)
@@ -125,7 +126,7 @@ func TestDovecotUpstream(t *testing.T) {
 		})
 		t.Run(tc.security+"-wrong-name", func(t *testing.T) {
 			gw, logs := testGateway(t, func(c *Config) {
-				c.Upstream.Address, c.Upstream.Security = tc.addr, tc.security
+				c.Upstream.Address, c.Upstream.Security = tc.addr, imapback.Security(tc.security)
 				c.Upstream.CAFile, c.Upstream.ServerName = d.caFile, "imap.example.org"
 			})
 			from := d.logSize(t)
@@ -156,7 +157,7 @@ func TestDovecotUpstream(t *testing.T) {
 		fwd := tc.fwd
 		t.Run(fmt.Sprintf("id-forward-%v-%s", fwd, tc.security), func(t *testing.T) {
 			gw, _ := testGateway(t, func(c *Config) {
-				c.Upstream.Address, c.Upstream.Security = tc.addr, tc.security
+				c.Upstream.Address, c.Upstream.Security = tc.addr, imapback.Security(tc.security)
 				c.Upstream.CAFile, c.Upstream.ServerName = d.caFile, "pop3.test"
 				c.Upstream.ForwardClientAddress = fwd
 				c.POP3.ProxyProtocol, c.POP3.ProxyTrusted = true, []string{"127.0.0.0/8"}

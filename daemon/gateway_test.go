@@ -13,11 +13,13 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/popbridge/popbridge/imapback"
 )
 
 // startDemoGateway runs the gateway exactly as the shipped proxy.toml
 // does, but on free ports and with the given delete policy.
-func startDemoGateway(t *testing.T, policy string) (*Gateway, *Config, *logBuffer) {
+func startDemoGateway(t *testing.T, policy imapback.DeletePolicy) (*Gateway, *Config, *logBuffer) {
 	t.Helper()
 	gw, logs := testGateway(t, func(c *Config) { c.Policy.Delete = policy })
 	return gw, gw.cfg, logs

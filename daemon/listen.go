@@ -91,11 +91,11 @@ func proxySettingsFor(cfg *Config, logger *slog.Logger) (*proxySettings, error) 
 }
 
 // plaintextPolicy maps [pop3] allow_plaintext (validated) to pop3front's.
-func plaintextPolicy(v string) pop3front.PlaintextPolicy {
+func plaintextPolicy(v PlaintextPolicy) pop3front.PlaintextPolicy {
 	switch v {
-	case "always":
+	case PlaintextAlways:
 		return pop3front.PlaintextAlways
-	case "never":
+	case PlaintextNever:
 		return pop3front.PlaintextNever
 	}
 	return pop3front.PlaintextLoopback

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,18 +20,12 @@ import (
 // imapback does the work and knows nothing of TOML.
 
 // OverrideConfig is one [[policy.override]] table: users matching Match
-// get the global [policy] with the keys given here replaced.
+// get the global [policy] with the keys given here replaced. A file's
+// tables are decoded onto copies of [policy]'s UserPolicy
+// (decodeOverrides); in code, start from cfg.Policy.UserPolicy.
 type OverrideConfig struct {
-	Match          string       `toml:"match"`
-	Delete         *string      `toml:"delete"`
-	Seen           *string      `toml:"seen"`
-	FallbackToFlag *bool        `toml:"fallback_to_flag"`
-	UIDL           *string      `toml:"uidl"`
-	UIDLRequired   *bool        `toml:"uidl_required"`
-	HideRetrieved  *bool        `toml:"hide_retrieved"`
-	MaxMessages    *int         `toml:"max_messages"`
-	Window         *string      `toml:"window"`
-	MaxAge         *AgeDuration `toml:"max_age"`
+	Match string `toml:"match"`
+	UserPolicy
 }
 
 // AgeDuration is a duration written as a Go duration ("36h") or in days
@@ -66,12 +61,6 @@ func (d *AgeDuration) UnmarshalText(b []byte) error {
 // MarshalText implements encoding.TextMarshaler.
 func (d AgeDuration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
-var (
-	uidlSchemes   = []string{"dovecot", "emailid", "x-gm-msgid", "content"}
-	windows       = []string{"newest", "oldest"}
-	userModifiers = []string{"recent", "keep"}
-)
-
 // validateViews checks the keys of this file's features.
 func (c *Config) validateViews() []error {
 	var errs []error
@@ -81,12 +70,10 @@ func (c *Config) validateViews() []error {
 		}
 	}
 	p := &c.Policy
-	check(oneOf("policy.uidl", p.UIDL, uidlSchemes))
 	check(validKeyword("policy.retrieved_keyword", p.RetrievedKeyword))
 	if p.HideRetrieved && p.Delete == "keyword" && strings.EqualFold(p.RetrievedKeyword, p.Keyword) {
 		check(invalid("policy.retrieved_keyword", "must differ from policy.keyword"))
 	}
-	check(oneOf("policy.window", p.Window, windows))
 	check(nonNegative("policy.max_messages", p.MaxMessages))
 	check(nonNegativeAge("policy.max_age", p.MaxAge))
 	for i, o := range p.Override {
@@ -98,30 +85,23 @@ func (c *Config) validateViews() []error {
 		} else {
 			check(validText(key("match"), o.Match, 1, 1000))
 		}
-		if o.Delete != nil {
-			check(oneOf(key("delete"), *o.Delete, deletePolicies))
+		// A key equal to [policy]'s came from it, or is judged there.
+		base := map[string]reflect.Value{}
+		walkKeys(reflect.ValueOf(&p.UserPolicy).Elem(), key(""), func(k string, v reflect.Value) { base[k] = v })
+		errs = append(errs, checkValues(reflect.ValueOf(&o.UserPolicy).Elem(), key(""), func(k string, v reflect.Value) bool {
+			return v.Equal(base[k])
+		})...)
+		if o.MaxMessages != p.MaxMessages {
+			check(nonNegative(key("max_messages"), o.MaxMessages))
 		}
-		if o.Seen != nil {
-			check(oneOf(key("seen"), *o.Seen, seenPolicies))
-		}
-		if o.UIDL != nil {
-			check(oneOf(key("uidl"), *o.UIDL, uidlSchemes))
-		}
-		if o.Window != nil {
-			check(oneOf(key("window"), *o.Window, windows))
-		}
-		if o.MaxMessages != nil {
-			check(nonNegative(key("max_messages"), *o.MaxMessages))
-		}
-		if o.MaxAge != nil {
-			check(nonNegativeAge(key("max_age"), *o.MaxAge))
+		if o.MaxAge != p.MaxAge {
+			check(nonNegativeAge(key("max_age"), o.MaxAge))
 		}
 	}
 
 	q := &c.POP3
-	seen := map[string]bool{}
+	seen := map[UserModifier]bool{}
 	for _, m := range q.UserModifiers {
-		check(oneOf("pop3.user_modifiers", m, userModifiers))
 		if seen[m] {
 			check(invalid("pop3.user_modifiers", "%q given twice", m))
 		}
@@ -133,7 +113,7 @@ func (c *Config) validateViews() []error {
 	}
 	check(nonNegative("pop3.recent_max_messages", q.RecentMaxMessages))
 	check(nonNegativeAge("pop3.recent_max_age", q.RecentMaxAge))
-	if seen["recent"] && q.RecentMaxAge.Duration == 0 && q.RecentMaxMessages == 0 {
+	if seen[ModifierRecent] && q.RecentMaxAge.Duration == 0 && q.RecentMaxMessages == 0 {
 		check(invalid("pop3.recent_max_age", "the recent modifier needs recent_max_age or recent_max_messages"))
 	}
 	return errs
@@ -190,56 +170,57 @@ func overrideKeyLine(data []byte, dotted string) (int, bool) {
 
 // basePolicy is the [policy] table as imapback's Policy.
 func basePolicy(p PolicyConfig) imapback.Policy {
-	return imapback.Policy{
-		Delete:           imapback.DeletePolicy(p.Delete),
-		Seen:             imapback.SeenPolicy(p.Seen),
+	q := imapback.Policy{
 		Trash:            p.Trash,
 		Archive:          p.Archive,
 		Keyword:          p.Keyword,
-		FallbackToFlag:   p.FallbackToFlag,
-		UIDL:             imapback.UIDLScheme(p.UIDL),
-		UIDLFallback:     !p.UIDLRequired,
-		HideRetrieved:    p.HideRetrieved,
 		RetrievedKeyword: p.RetrievedKeyword,
-		MaxMessages:      p.MaxMessages,
-		Window:           imapback.Window(p.Window),
-		MaxAge:           p.MaxAge.Duration,
+	}
+	p.UserPolicy.applyTo(&q)
+	return q
+}
+
+// policyConfig is the reverse of basePolicy.
+func policyConfig(q imapback.Policy) PolicyConfig {
+	return PolicyConfig{
+		UserPolicy: UserPolicy{
+			Delete:         q.Delete,
+			Seen:           q.Seen,
+			FallbackToFlag: q.FallbackToFlag,
+			UIDL:           q.UIDL,
+			UIDLRequired:   q.UIDLRequired,
+			HideRetrieved:  q.HideRetrieved,
+			MaxMessages:    q.MaxMessages,
+			Window:         q.Window,
+			MaxAge:         AgeDuration{q.MaxAge},
+		},
+		Trash:            q.Trash,
+		Archive:          q.Archive,
+		Keyword:          q.Keyword,
+		RetrievedKeyword: q.RetrievedKeyword,
 	}
 }
 
+// applyTo sets q's fields that u holds.
+func (u UserPolicy) applyTo(q *imapback.Policy) {
+	q.Delete = u.Delete
+	q.Seen = u.Seen
+	q.FallbackToFlag = u.FallbackToFlag
+	q.UIDL = u.UIDL
+	q.UIDLRequired = u.UIDLRequired
+	q.HideRetrieved = u.HideRetrieved
+	q.MaxMessages = u.MaxMessages
+	q.Window = u.Window
+	q.MaxAge = u.MaxAge.Duration
+}
+
 // policyOverrides turns [[policy.override]] into imapback's list, each a
-// complete policy: the global one with the given keys replaced.
+// complete policy: the global one with the override's UserPolicy.
 func policyOverrides(p PolicyConfig) []imapback.PolicyOverride {
 	var out []imapback.PolicyOverride
 	for _, o := range p.Override {
 		q := basePolicy(p)
-		if o.Delete != nil {
-			q.Delete = imapback.DeletePolicy(*o.Delete)
-		}
-		if o.Seen != nil {
-			q.Seen = imapback.SeenPolicy(*o.Seen)
-		}
-		if o.FallbackToFlag != nil {
-			q.FallbackToFlag = *o.FallbackToFlag
-		}
-		if o.UIDL != nil {
-			q.UIDL = imapback.UIDLScheme(*o.UIDL)
-		}
-		if o.UIDLRequired != nil {
-			q.UIDLFallback = !*o.UIDLRequired
-		}
-		if o.HideRetrieved != nil {
-			q.HideRetrieved = *o.HideRetrieved
-		}
-		if o.MaxMessages != nil {
-			q.MaxMessages = *o.MaxMessages
-		}
-		if o.Window != nil {
-			q.Window = imapback.Window(*o.Window)
-		}
-		if o.MaxAge != nil {
-			q.MaxAge = o.MaxAge.Duration
-		}
+		o.UserPolicy.applyTo(&q)
 		out = append(out, imapback.PolicyOverride{Match: o.Match, Policy: q})
 	}
 	return out
@@ -251,7 +232,7 @@ func policyOverrides(p PolicyConfig) []imapback.PolicyOverride {
 type modifierBackend struct {
 	b       *imapback.Backend
 	sep     string
-	enabled map[string]bool
+	enabled map[UserModifier]bool
 	recent  struct {
 		maxAge      time.Duration
 		maxMessages int
@@ -264,7 +245,7 @@ func withModifiers(cfg *Config, b *imapback.Backend) pop3front.Backend {
 	if len(cfg.POP3.UserModifiers) == 0 {
 		return b
 	}
-	mb := &modifierBackend{b: b, sep: cfg.POP3.ModifierSeparator, enabled: map[string]bool{}}
+	mb := &modifierBackend{b: b, sep: cfg.POP3.ModifierSeparator, enabled: map[UserModifier]bool{}}
 	for _, m := range cfg.POP3.UserModifiers {
 		mb.enabled[m] = true
 	}
@@ -281,7 +262,7 @@ func (mb *modifierBackend) split(name string) (mods []string, user string) {
 	user = name
 	for {
 		pre, rest, ok := strings.Cut(user, mb.sep)
-		if !ok || rest == "" || !mb.enabled[pre] {
+		if !ok || rest == "" || !mb.enabled[UserModifier(pre)] {
 			return mods, user
 		}
 		mods, user = append(mods, pre), rest

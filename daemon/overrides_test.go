@@ -10,6 +10,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/popbridge/popbridge/imapback"
 	"github.com/popbridge/popbridge/internal/memupstream"
 )
 
@@ -53,7 +54,7 @@ max_age = "36h"
 	if len(ov) != 2 || ov[0].Policy.Delete != "keep" || ov[0].Policy.UIDL != "dovecot" || !ov[0].Policy.HideRetrieved {
 		t.Errorf("override 1 = %+v", ov[0])
 	}
-	if ov[1].Policy.HideRetrieved || ov[1].Policy.MaxAge != 36*time.Hour || ov[1].Policy.Delete != "flag" || ov[1].Policy.UIDL != "content" || !ov[1].Policy.UIDLFallback {
+	if ov[1].Policy.HideRetrieved || ov[1].Policy.MaxAge != 36*time.Hour || ov[1].Policy.Delete != "flag" || ov[1].Policy.UIDL != "content" || ov[1].Policy.UIDLRequired {
 		t.Errorf("override 2 = %+v", ov[1])
 	}
 
@@ -178,7 +179,7 @@ func deletedCount(t *testing.T, srv *memupstream.Server, user string) int {
 
 func TestUserModifiers(t *testing.T) {
 	gw, _, srv, wire, logs := startMemGateway(t, 4, func(c *Config) {
-		c.POP3.UserModifiers = []string{"keep", "recent"}
+		c.POP3.UserModifiers = []UserModifier{"keep", "recent"}
 		c.POP3.RecentMaxMessages = 2
 		c.POP3.RecentMaxAge = AgeDuration{}
 	})
@@ -238,8 +239,9 @@ func TestOverrideReload(t *testing.T) {
 		t.Fatalf("before reload: %d deleted, want 1", n)
 	}
 	next := *cfg
-	keep := "keep"
-	next.Policy.Override = []OverrideConfig{{Match: "scanner@*", Delete: &keep}}
+	o := OverrideConfig{Match: "scanner@*", UserPolicy: next.Policy.UserPolicy}
+	o.Delete = imapback.DeleteKeep
+	next.Policy.Override = []OverrideConfig{o}
 	if err := next.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/popbridge/popbridge/imapback"
 	"github.com/popbridge/popbridge/internal/dovecottest"
 	"github.com/popbridge/popbridge/internal/testmail"
 )
@@ -20,12 +21,13 @@ func TestModifiersAndOverridesOnDovecot(t *testing.T) {
 		d.Deliver("scanner", "INBOX", m.Raw)
 	}
 	gw, _, logs := startGatewayOn(t, d.IMAPAddr(), func(c *Config) {
-		c.POP3.UserModifiers = []string{"keep", "recent"}
+		c.POP3.UserModifiers = []UserModifier{"keep", "recent"}
 		c.POP3.RecentMaxMessages = 1
 		c.Policy.HideRetrieved = true
 		c.Policy.UIDL = "content"
-		keep := "keep"
-		c.Policy.Override = []OverrideConfig{{Match: "scan*", Delete: &keep}}
+		o := OverrideConfig{Match: "scan*", UserPolicy: c.Policy.UserPolicy}
+		o.Delete = imapback.DeleteKeep
+		c.Policy.Override = []OverrideConfig{o}
 	})
 	deleted := func(user string) int {
 		n := 0

@@ -79,13 +79,13 @@ func TestUIDLSchemesAcrossUIDValidityReset(t *testing.T) {
 	dovecot := viewsBackend(t, d, "Box", imapback.Policy{})
 	content := viewsBackend(t, d, "Box", imapback.Policy{UIDL: imapback.UIDLContent})
 	for _, scheme := range []imapback.UIDLScheme{imapback.UIDLEmailID, imapback.UIDLGmail} {
-		_, err := viewsLogin(t, viewsBackend(t, d, "Box", imapback.Policy{UIDL: scheme}), d, "u")
+		_, err := viewsLogin(t, viewsBackend(t, d, "Box", imapback.Policy{UIDL: scheme, UIDLRequired: true}), d, "u")
 		var pe *pop3front.Error
 		if !errors.As(err, &pe) || pe.Code != pop3front.CodeSysPerm {
 			t.Errorf("%s on Dovecot 2.3: login error %v, want -ERR [SYS/PERM]", scheme, err)
 		}
 	}
-	fallback := viewsBackend(t, d, "Box", imapback.Policy{UIDL: imapback.UIDLEmailID, UIDLFallback: true})
+	fallback := viewsBackend(t, d, "Box", imapback.Policy{UIDL: imapback.UIDLEmailID})
 
 	uv1 := d.UIDValidity(t, "u", "Box")
 	dovecot1, content1, fallback1 := listUIDLs(t, dovecot, d, "u"), listUIDLs(t, content, d, "u"), listUIDLs(t, fallback, d, "u")

@@ -63,32 +63,51 @@ const (
 	SeenNever SeenPolicy = "never" // never
 )
 
-// Policy is the admin's choice of upstream effects.
+// Policy is the admin's choice of upstream effects. New fills a zero
+// field with DefaultPolicy's; the booleans are taken as given, so start
+// from DefaultPolicy.
 type Policy struct {
-	Delete  DeletePolicy // default "flag"
-	Seen    SeenPolicy   // default "quit"
-	Trash   string       // used when no SPECIAL-USE \Trash mailbox exists; default "Trash"
-	Archive string       // used when no SPECIAL-USE \Archive mailbox exists; default "Archive"
-	Keyword string       // for DeleteKeyword; default "$POP3Deleted"
+	Delete  DeletePolicy
+	Seen    SeenPolicy
+	Trash   string // used when no SPECIAL-USE \Trash mailbox exists
+	Archive string // used when no SPECIAL-USE \Archive mailbox exists
+	Keyword string // for DeleteKeyword
 	// FallbackToFlag: when the server lacks what Delete needs (UIDPLUS for
 	// expunge; MOVE or UIDPLUS for trash and archive), use "flag" and log
 	// a warning instead of refusing the login with -ERR [SYS/PERM].
 	FallbackToFlag bool
 
-	// UIDL selects the unique-id listing (uidl.go); default dovecot.
+	// UIDL selects the unique-id listing (uidl.go).
 	UIDL UIDLScheme
-	// UIDLFallback: when the server lacks what UIDL needs (OBJECTID for
-	// emailid, X-GM-EXT-1 for x-gm-msgid), use dovecot UIDLs and log a
-	// warning instead of refusing the login with -ERR [SYS/PERM].
-	UIDLFallback bool
+	// UIDLRequired: when the server lacks what UIDL needs (OBJECTID for
+	// emailid, X-GM-EXT-1 for x-gm-msgid), refuse the login with
+	// -ERR [SYS/PERM] rather than use dovecot UIDLs with a warning.
+	UIDLRequired bool
 	// HideRetrieved stores RetrievedKeyword on messages RETR'd in a
 	// session that ended with QUIT, and hides them from later POP3
 	// listings (views.go).
 	HideRetrieved    bool
-	RetrievedKeyword string        // default "$POP3Retrieved"
+	RetrievedKeyword string
 	MaxMessages      int           // list at most this many; 0: all
-	Window           Window        // which MaxMessages: newest (default) or oldest
+	Window           Window        // which MaxMessages: newest or oldest
 	MaxAge           time.Duration // list only messages received within it; 0: all
+}
+
+// DefaultPolicy is the policy of a gateway configured with nothing:
+// nothing expunged, \Seen at QUIT, and a login refused rather than
+// UIDLs changed.
+func DefaultPolicy() Policy {
+	return Policy{
+		Delete:           DeleteFlag,
+		Seen:             SeenQuit,
+		Trash:            "Trash",
+		Archive:          "Archive",
+		Keyword:          "$POP3Deleted",
+		UIDL:             UIDLDovecot,
+		UIDLRequired:     true,
+		RetrievedKeyword: DefaultRetrievedKeyword,
+		Window:           WindowNewest,
+	}
 }
 
 // Observer receives one call per upstream operation, for metrics. op is
@@ -114,7 +133,7 @@ type Config struct {
 	// TLSConfig is used for tls and starttls; the certificate is always
 	// verified. ServerName defaults to the host of Address.
 	TLSConfig *tls.Config
-	Mailbox   string // default "INBOX"
+	Mailbox   string // default DefaultMailbox
 	// Folders, when set, replaces Mailbox: these mailboxes are presented
 	// as one maildrop, in this order (folders.go).
 	Folders []string
@@ -122,11 +141,12 @@ type Config struct {
 	// Overrides give matching users another policy; the first match
 	// wins (views.go).
 	Overrides []PolicyOverride
-	// DialTimeout bounds connecting: TCP, TLS and the greeting (default 10s).
+	// DialTimeout bounds connecting: TCP, TLS and the greeting (default
+	// DefaultDialTimeout).
 	DialTimeout time.Duration
 	// CommandTimeout is the watchdog for every upstream read while a
 	// command is in flight: the upstream must send something within it, or
-	// the connection is closed (default 60s).
+	// the connection is closed (default DefaultCommandTimeout).
 	CommandTimeout time.Duration
 	Logger         *slog.Logger // default slog.Default()
 	Observer       Observer     // optional
@@ -192,11 +212,9 @@ func New(cfg Config) (*Backend, error) {
 			cfg.TLSConfig.MinVersion = tls.VersionTLS12
 		}
 	default:
-		return nil, fmt.Errorf("imapback: security %q: must be none, starttls or tls", cfg.Security)
+		return nil, fmt.Errorf("imapback: security: %w", cfg.Security.Check())
 	}
-	if cfg.Mailbox == "" {
-		cfg.Mailbox = "INBOX"
-	}
+	orDefault(&cfg.Mailbox, DefaultMailbox)
 	if strings.ContainsAny(cfg.Mailbox, "\x00\r\n") {
 		return nil, fmt.Errorf("imapback: mailbox %q: invalid characters", cfg.Mailbox)
 	}
@@ -204,34 +222,23 @@ func New(cfg Config) (*Backend, error) {
 		return nil, err
 	}
 	p := &cfg.Policy
-	if p.Delete == "" {
-		p.Delete = DeleteFlag
+	def := DefaultPolicy()
+	orDefault(&p.Delete, def.Delete)
+	if err := p.Delete.Check(); err != nil {
+		return nil, fmt.Errorf("imapback: delete policy: %w", err)
 	}
-	switch p.Delete {
-	case DeleteFlag, DeleteKeyword, DeleteTrash, DeleteArchive, DeleteExpunge, DeleteKeep:
-	default:
-		return nil, fmt.Errorf("imapback: delete policy %q: must be flag, keyword, trash, archive, expunge or keep", p.Delete)
+	orDefault(&p.Seen, def.Seen)
+	if err := p.Seen.Check(); err != nil {
+		return nil, fmt.Errorf("imapback: seen policy: %w", err)
 	}
-	if p.Seen == "" {
-		p.Seen = SeenQuit
-	}
-	if p.Seen != SeenQuit && p.Seen != SeenNever {
-		return nil, fmt.Errorf("imapback: seen policy %q: must be quit or never", p.Seen)
-	}
-	if p.Trash == "" {
-		p.Trash = "Trash"
-	}
-	if p.Archive == "" {
-		p.Archive = "Archive"
-	}
+	orDefault(&p.Trash, def.Trash)
+	orDefault(&p.Archive, def.Archive)
 	for _, name := range []string{p.Trash, p.Archive} {
 		if strings.ContainsAny(name, "\x00\r\n") {
 			return nil, fmt.Errorf("imapback: mailbox %q: invalid characters", name)
 		}
 	}
-	if p.Keyword == "" {
-		p.Keyword = "$POP3Deleted"
-	}
+	orDefault(&p.Keyword, def.Keyword)
 	if !validKeyword(p.Keyword) {
 		return nil, fmt.Errorf("imapback: keyword %q: must be an IMAP atom not starting with a backslash", p.Keyword)
 	}
@@ -246,16 +253,31 @@ func New(cfg Config) (*Backend, error) {
 		return nil, err
 	}
 	if cfg.DialTimeout <= 0 {
-		cfg.DialTimeout = 10 * time.Second
+		cfg.DialTimeout = DefaultDialTimeout
 	}
 	if cfg.CommandTimeout <= 0 {
-		cfg.CommandTimeout = 60 * time.Second
+		cfg.CommandTimeout = DefaultCommandTimeout
 	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	return &Backend{cfg: cfg, log: log.With("upstream", cfg.Address)}, nil
+}
+
+// Config's defaults.
+const (
+	DefaultMailbox        = "INBOX"
+	DefaultDialTimeout    = 10 * time.Second
+	DefaultCommandTimeout = 60 * time.Second
+)
+
+// orDefault sets a zero *v to def.
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
 }
 
 // validKeyword reports whether kw is a flag-keyword (RFC 3501 section 9:

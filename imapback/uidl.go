@@ -57,7 +57,7 @@ const maxContentHeader = 8 << 10
 // checkUIDL settles the session's UIDL scheme against the capabilities.
 // A scheme whose source the server lacks refuses the login with
 // -ERR [SYS/PERM] (UIDLs silently changing would make every client
-// download everything again), or, with Policy.UIDLFallback, falls back to
+// download everything again), or, without Policy.UIDLRequired, falls back to
 // dovecot with a warning.
 func (m *maildrop) checkUIDL() error {
 	m.uidlScheme = m.policy.UIDL
@@ -74,7 +74,7 @@ func (m *maildrop) checkUIDL() error {
 		return nil
 	}
 	text := fmt.Sprintf("Server lacks %s; UIDL scheme %s unavailable", need, m.policy.UIDL)
-	if m.policy.UIDLFallback {
+	if !m.policy.UIDLRequired {
 		m.log.Warn(text+"; using dovecot UIDLs instead", "uidl", m.policy.UIDL)
 		m.uidlScheme = UIDLDovecot
 		return nil

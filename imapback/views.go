@@ -151,28 +151,21 @@ func (b *Backend) normalize(p Policy) (Policy, error) {
 }
 
 func finishViews(p *Policy) error {
-	switch p.UIDL {
-	case "":
-		p.UIDL = UIDLDovecot
-	case UIDLDovecot, UIDLEmailID, UIDLGmail, UIDLContent:
-	default:
-		return fmt.Errorf("imapback: uidl %q: must be dovecot, emailid, x-gm-msgid or content", p.UIDL)
+	def := DefaultPolicy()
+	orDefault(&p.UIDL, def.UIDL)
+	if err := p.UIDL.Check(); err != nil {
+		return fmt.Errorf("imapback: uidl: %w", err)
 	}
-	if p.RetrievedKeyword == "" {
-		p.RetrievedKeyword = DefaultRetrievedKeyword
-	}
+	orDefault(&p.RetrievedKeyword, def.RetrievedKeyword)
 	if !validKeyword(p.RetrievedKeyword) {
 		return fmt.Errorf("imapback: retrieved keyword %q: must be an IMAP atom not starting with a backslash", p.RetrievedKeyword)
 	}
 	if p.HideRetrieved && strings.EqualFold(p.RetrievedKeyword, p.Keyword) && p.Delete == DeleteKeyword {
 		return errors.New("imapback: the retrieved keyword must differ from the delete keyword")
 	}
-	switch p.Window {
-	case "":
-		p.Window = WindowNewest
-	case WindowNewest, WindowOldest:
-	default:
-		return fmt.Errorf("imapback: window %q: must be newest or oldest", p.Window)
+	orDefault(&p.Window, def.Window)
+	if err := p.Window.Check(); err != nil {
+		return fmt.Errorf("imapback: window: %w", err)
 	}
 	if p.MaxMessages < 0 {
 		return fmt.Errorf("imapback: max messages %d: must not be negative", p.MaxMessages)

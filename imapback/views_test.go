@@ -121,14 +121,14 @@ func TestUIDLSchemesAcrossUIDValidityReset(t *testing.T) {
 func TestUIDLRequiredRefusesLogin(t *testing.T) {
 	e := newEnv(t, memupstream.ProfileFull, seed(2), nil)
 	for _, scheme := range []UIDLScheme{UIDLEmailID, UIDLGmail} {
-		b := e.backend(Policy{UIDL: scheme})
+		b := e.backend(Policy{UIDL: scheme, UIDLRequired: true})
 		_, err := b.Login(context.Background(), &pop3front.LoginRequest{Username: testUser, Password: testPass, Mechanism: "USER"})
 		pe := wantCode(t, err, pop3front.CodeSysPerm)
 		if !strings.Contains(pe.Text, string(scheme)) {
 			t.Errorf("%s: text %q", scheme, pe.Text)
 		}
 		// Fallback: today's UIDLs, and the log line says so.
-		b = e.backend(Policy{UIDL: scheme, UIDLFallback: true})
+		b = e.backend(Policy{UIDL: scheme})
 		md := e.login(b)
 		if got, want := uidls(md)[0], uidl(1, uidValidityOf(t, e)); got != want {
 			t.Errorf("%s fallback: UIDL %q, want %q", scheme, got, want)

@@ -81,43 +81,59 @@ const (
 	minLineLength = 255
 )
 
+// DefaultLimits returns every limit at its default.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxLineLength:        DefaultMaxLineLength,
+		MaxBadCommands:       DefaultMaxBadCommands,
+		MaxBadCommandsAuthed: DefaultMaxBadCommandsAuthed,
+		AuthTimeout:          DefaultAuthTimeout,
+		IdleTimeout:          DefaultIdleTimeout,
+		WriteTimeout:         DefaultWriteTimeout,
+		LoginTimeout:         DefaultLoginTimeout,
+		CommitTimeout:        DefaultCommitTimeout,
+		TLSHandshakeTimeout:  DefaultTLSHandshakeTimeout,
+		MaxAuthAttempts:      DefaultMaxAuthAttempts,
+		AuthPenaltyInitial:   DefaultAuthPenaltyInitial,
+		AuthPenaltyMax:       DefaultAuthPenaltyMax,
+		MaxConnections:       DefaultMaxConnections,
+		MaxConnectionsPerIP:  DefaultMaxConnectionsPerIP,
+		MaxSessionsPerUser:   DefaultMaxSessionsPerUser,
+	}
+}
+
 // withDefaults returns l with every zero or negative field set to its
-// default.
+// default (a negative AuthPenaltyInitial stays: it disables the penalty).
 func (l Limits) withDefaults() Limits {
-	if l.MaxLineLength <= 0 {
-		l.MaxLineLength = DefaultMaxLineLength
-	}
-	if l.MaxLineLength < minLineLength {
-		l.MaxLineLength = minLineLength
-	}
-	if l.MaxBadCommands <= 0 {
-		l.MaxBadCommands = DefaultMaxBadCommands
-	}
+	def := DefaultLimits()
 	setInt := func(v *int, def int) {
 		if *v <= 0 {
 			*v = def
 		}
 	}
-	setInt(&l.MaxBadCommandsAuthed, DefaultMaxBadCommandsAuthed)
-	setInt(&l.MaxAuthAttempts, DefaultMaxAuthAttempts)
-	setInt(&l.MaxConnections, DefaultMaxConnections)
-	setInt(&l.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP)
-	setInt(&l.MaxSessionsPerUser, DefaultMaxSessionsPerUser)
+	setInt(&l.MaxLineLength, def.MaxLineLength)
+	l.MaxLineLength = max(l.MaxLineLength, minLineLength)
+	setInt(&l.MaxBadCommands, def.MaxBadCommands)
+	setInt(&l.MaxBadCommandsAuthed, def.MaxBadCommandsAuthed)
+	setInt(&l.MaxAuthAttempts, def.MaxAuthAttempts)
+	setInt(&l.MaxConnections, def.MaxConnections)
+	setInt(&l.MaxConnectionsPerIP, def.MaxConnectionsPerIP)
+	setInt(&l.MaxSessionsPerUser, def.MaxSessionsPerUser)
 	setDur := func(d *time.Duration, def time.Duration) {
 		if *d <= 0 {
 			*d = def
 		}
 	}
-	setDur(&l.AuthTimeout, DefaultAuthTimeout)
-	setDur(&l.IdleTimeout, DefaultIdleTimeout)
-	setDur(&l.WriteTimeout, DefaultWriteTimeout)
-	setDur(&l.LoginTimeout, DefaultLoginTimeout)
-	setDur(&l.CommitTimeout, DefaultCommitTimeout)
-	setDur(&l.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout)
+	setDur(&l.AuthTimeout, def.AuthTimeout)
+	setDur(&l.IdleTimeout, def.IdleTimeout)
+	setDur(&l.WriteTimeout, def.WriteTimeout)
+	setDur(&l.LoginTimeout, def.LoginTimeout)
+	setDur(&l.CommitTimeout, def.CommitTimeout)
+	setDur(&l.TLSHandshakeTimeout, def.TLSHandshakeTimeout)
 	if l.AuthPenaltyInitial == 0 {
-		l.AuthPenaltyInitial = DefaultAuthPenaltyInitial
+		l.AuthPenaltyInitial = def.AuthPenaltyInitial
 	}
-	setDur(&l.AuthPenaltyMax, DefaultAuthPenaltyMax)
+	setDur(&l.AuthPenaltyMax, def.AuthPenaltyMax)
 	l.AuthPenaltyMax = max(l.AuthPenaltyMax, l.AuthPenaltyInitial)
 	return l
 }

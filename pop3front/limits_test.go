@@ -268,3 +268,15 @@ func TestWriteTimeout(t *testing.T) {
 	}
 	noCommit(t, be)
 }
+
+// TestZeroLimitsTakeDefaultLimits: a zero Limits is DefaultLimits, so a
+// default is written once (the Default* constants) for the server and for
+// the daemon's configuration alike.
+func TestZeroLimitsTakeDefaultLimits(t *testing.T) {
+	if got, want := (Limits{}).withDefaults(), DefaultLimits(); got != want {
+		t.Errorf("Limits{}.withDefaults() = %+v, want %+v", got, want)
+	}
+	if got := DefaultLimits().withDefaults(); got != DefaultLimits() {
+		t.Errorf("DefaultLimits().withDefaults() = %+v, want it unchanged", got)
+	}
+}

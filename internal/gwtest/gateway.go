@@ -78,24 +78,28 @@ func orDefault(d, def time.Duration) time.Duration {
 
 // setPolicy sets the [policy] keys that p gives (its non-zero fields).
 func setPolicy(c *daemon.PolicyConfig, p imapback.Policy) {
-	str := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
-		}
-	}
-	str(&c.Delete, string(p.Delete))
-	str(&c.Seen, string(p.Seen))
-	str(&c.Trash, p.Trash)
-	str(&c.Archive, p.Archive)
-	str(&c.Keyword, p.Keyword)
-	str(&c.UIDL, string(p.UIDL))
-	str(&c.RetrievedKeyword, p.RetrievedKeyword)
-	str(&c.Window, string(p.Window))
+	set(&c.Delete, p.Delete)
+	set(&c.Seen, p.Seen)
+	set(&c.Trash, p.Trash)
+	set(&c.Archive, p.Archive)
+	set(&c.Keyword, p.Keyword)
+	set(&c.UIDL, p.UIDL)
+	set(&c.RetrievedKeyword, p.RetrievedKeyword)
+	set(&c.Window, p.Window)
 	c.FallbackToFlag = p.FallbackToFlag
-	c.UIDLRequired = !p.UIDLFallback
+	// UIDLRequired is left at the daemon's default (true): a zero Policy
+	// does not require, so it cannot say "given". Options.Config sets it.
 	c.HideRetrieved = p.HideRetrieved
 	c.MaxMessages = p.MaxMessages
 	c.MaxAge = daemon.AgeDuration{Duration: p.MaxAge}
+}
+
+// set sets *dst to v unless v is zero.
+func set[T comparable](dst *T, v T) {
+	var zero T
+	if v != zero {
+		*dst = v
+	}
 }
 
 // setLimits sets the [limits] keys that l gives (its non-zero fields; a
