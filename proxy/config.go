@@ -28,6 +28,7 @@ type Config struct {
 	Limits   LimitsConfig   `toml:"limits"`
 	Demo     DemoConfig     `toml:"demo"`
 	Metrics  MetricsConfig  `toml:"metrics"`
+	Pprof    PprofConfig    `toml:"pprof"` // pprof.go
 	Log      LogConfig      `toml:"log"`
 
 	// DebugWire comes from the -debug-wire flag, never from the file: a
@@ -453,6 +454,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Metrics.Listen != "" {
 		check(validAddr("metrics.listen", c.Metrics.Listen))
+	}
+	if c.Pprof.Listen != "" {
+		check(validPprofAddr("pprof.listen", c.Pprof.Listen))
 	}
 	check(oneOf("log.level", c.Log.Level, logLevels))
 	check(oneOf("log.format", c.Log.Format, logFormats))
