@@ -57,10 +57,11 @@ func moduleRoot() (string, error) {
 }
 
 type procGateway struct {
-	addr   string
-	cmd    *exec.Cmd
-	exited chan struct{}
-	stderr *os.File
+	addr      string
+	pprofAddr string // [pprof] listen, with -profile
+	cmd       *exec.Cmd
+	exited    chan struct{}
+	stderr    *os.File
 }
 
 // startProcGateway runs the binary with a configuration pointing at the
@@ -92,6 +93,15 @@ func startProcGatewayWith(bin string, argsFor func(listen string) []string, dir,
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	pprofAddr := ""
+	if gatewayPprof && argsFor == nil {
+		pp, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", pp)
+		limitsTOML += fmt.Sprintf("\n[pprof]\nlisten = %q\n", pprofAddr)
+	}
 	conf := filepath.Join(dir, "gateway.toml")
 	cfg := fmt.Sprintf(`# written by go run ./bench
 [pop3]
@@ -128,7 +138,7 @@ format = "text"
 		errf.Close()
 		return nil, err
 	}
-	g := &procGateway{addr: addr, cmd: cmd, exited: make(chan struct{}), stderr: errf}
+	g := &procGateway{addr: addr, pprofAddr: pprofAddr, cmd: cmd, exited: make(chan struct{}), stderr: errf}
 	go func() { cmd.Wait(); close(g.exited) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for {

@@ -38,6 +38,9 @@ type options struct {
 	imapc     bool
 	srvMsgs   int // messages per server in the servers scenario
 	srvRounds int
+	profile   string // directory for the gateway's profiles (profile.go)
+	profSecs  int
+	strace    bool
 }
 
 func main() {
@@ -59,7 +62,11 @@ func main() {
 	flag.BoolVar(&o.imapc, "imapc", true, "also measure Dovecot's imapc POP3 gateway (list1k, retr1, retr16) when it can start")
 	flag.IntVar(&o.srvMsgs, "server-msgs", 100, "messages (4 KB) in the servers scenario's mailbox on each server")
 	flag.IntVar(&o.srvRounds, "server-rounds", 3, "interleaved rounds of the servers scenario")
+	flag.StringVar(&o.profile, "profile", "", "after the rounds, profile the gateway (CPU, allocations) under each selected scenario into this directory")
+	flag.IntVar(&o.profSecs, "profile-seconds", 15, "seconds of profile per scenario with -profile")
+	flag.BoolVar(&o.strace, "profile-strace", false, "with -profile, also count the gateway's system calls over one run (strace -c -f)")
 	flag.Parse()
+	gatewayPprof = o.profile != ""
 	if o.rounds == 0 {
 		o.rounds = 5
 		if o.quick {
@@ -274,6 +281,11 @@ func runDovecot(o options, out io.Writer) (err error) {
 	if len(scs) > 0 {
 		if err := runRounds(e, scs, o.rounds, res, out); err != nil {
 			return err
+		}
+	}
+	if o.profile != "" && len(scs) > 0 {
+		if err := profileScenarios(e, scs, o.profile, o.profSecs, o.strace, out); err != nil {
+			return fmt.Errorf("profile: %w", err)
 		}
 	}
 	if want["memory"] && !o.inproc {
