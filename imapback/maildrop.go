@@ -146,7 +146,7 @@ func (m *maildrop) Open(ctx context.Context, index int, sec pop3front.Section) (
 	key := aheadKey{index, sec.Top}
 	if s, ok := m.takeAhead(ctx, key); ok {
 		m.planAhead(key)
-		st := &memStream{m: m, buf: s.body}
+		st := &memStream{m: m, buf: s.body, body: s.body}
 		m.stream = st
 		return st, nil
 	}

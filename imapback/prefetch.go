@@ -216,7 +216,7 @@ func (m *maildrop) planAhead(key aheadKey) {
 	if !m.ahead.ok || m.broken != nil {
 		return
 	}
-	var want []aheadKey
+	want := make([]aheadKey, 0, maxHints) // on the stack: nothing allocated per Open
 	budget := int64(prefetchCap)
 	for _, h := range hints {
 		if h != key {
@@ -243,7 +243,7 @@ func (m *maildrop) planAhead(key aheadKey) {
 		return
 	}
 	room := budget - m.heldBudget()
-	b := &batch{byUID: map[imap.UID]*slot{}, done: make(chan struct{})}
+	b := &batch{} // map and channel only once something fits the room
 	var uids imap.UIDSet
 	for _, k := range want {
 		if len(b.slots) == maxBatch || k.index < 0 || k.index >= len(m.msgs) || m.planned(k) {
@@ -272,12 +272,16 @@ func (m *maildrop) planAhead(key aheadKey) {
 		b.budget += cost
 		s := &slot{key: k, uid: e.uid, size: e.size}
 		b.slots = append(b.slots, s)
+		if b.byUID == nil {
+			b.byUID = make(map[imap.UID]*slot, len(want))
+		}
 		b.byUID[e.uid] = s
 		uids.AddNum(e.uid)
 	}
 	if len(b.slots) == 0 {
 		return
 	}
+	b.done = make(chan struct{})
 	b.left = len(b.slots)
 	if key.top {
 		// Headers are small and their size unknown: let the batch use
@@ -326,7 +330,7 @@ func (m *maildrop) runBatch(b *batch, cmd *imapclient.FetchCommand, top bool) {
 					!top && n != s.size || b.used+n > b.budget {
 					continue
 				}
-				buf := make([]byte, n)
+				buf := getBody(n) // recycled by memStream.Close (bodypool.go)
 				if _, err := io.ReadFull(it.Literal, buf); err != nil {
 					// A literal cut short: the connection is gone, and
 					// the literal must not be read again (waitDead).
@@ -373,9 +377,10 @@ func (m *maildrop) stopAhead() {
 type memStream struct {
 	m *maildrop
 
-	mu  sync.Mutex
-	buf []byte
-	err error
+	mu   sync.Mutex
+	buf  []byte
+	body []byte // all of it, recycled once the stream is closed (bodypool.go)
+	err  error
 }
 
 func (s *memStream) Read(p []byte) (int, error) {
@@ -401,6 +406,8 @@ func (s *memStream) Close() error {
 	}
 	s.mu.Lock()
 	s.buf = nil
+	putBody(s.body)
+	s.body = nil
 	if s.err == nil {
 		s.err = errStreamClosed
 	}
@@ -412,6 +419,8 @@ func (s *memStream) abortLocked(cause error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.buf = nil
+	putBody(s.body)
+	s.body = nil
 	if s.err == nil {
 		s.err = &streamError{cause}
 	}
