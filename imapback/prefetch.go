@@ -55,7 +55,7 @@ import (
 // fetch of the session came back through its own command.
 const (
 	prefetchCap  = 1 << 20   // octets fetched ahead for pipelined commands
-	readAheadCap = 128 << 10 // octets fetched ahead on sequential access
+	readAheadCap = 512 << 10 // octets fetched ahead on sequential access
 	maxBatch     = 32        // messages per prefetch command
 	maxHints     = 64        // pipelined commands remembered
 	// headerGuess is the budget a TOP n 0 header is planned with; the
