@@ -91,7 +91,10 @@ const imapcRecipe = "second Dovecot instance, POP3 only: mail_location = imapc:~
 	"passdb imap (userdb_imapc_user=%u userdb_imapc_password=%w), imapc_features = rfc822.size, " +
 	"pop3_no_flag_updates = yes, otherwise defaults"
 
-var allScenarioNames = []string{"list1k", "list100k", "retr1", "retr16", "top0", "conc8", "conc64", "memory", "servers"}
+var allScenarioNames = []string{"list1k", "list100k", "retr1", "retr16", "top0", "conc8", "conc64", "conc1k", "memory", "servers"}
+
+// optInScenarios run only when named in -scenarios.
+var optInScenarios = map[string]bool{"conc1k": true}
 
 type logHost struct{ w io.Writer }
 
@@ -107,13 +110,14 @@ type layout struct {
 	conc64         int // users for 64 sessions (hard links to the 8)
 	conc64Msgs     int // messages each of the 64 sessions downloads
 	listReps1k     int
+	conc1kIdle     int // idle sessions beside conc1k's 64 active ones
 }
 
 func layoutFor(o options) layout {
 	if o.quick {
-		return layout{small1k: 200, big1k: 2, medUsers: 8, med: 50, conc64: 64, conc64Msgs: 10, listReps1k: 5}
+		return layout{small1k: 200, big1k: 2, medUsers: 8, med: 50, conc64: 64, conc64Msgs: 10, listReps1k: 5, conc1kIdle: 136}
 	}
-	l := layout{small1k: 1000, big1k: 20, medUsers: 8, med: 500, conc64: 64, conc64Msgs: 100, listReps1k: 10}
+	l := layout{small1k: 1000, big1k: 20, medUsers: 8, med: 500, conc64: 64, conc64Msgs: 100, listReps1k: 10, conc1kIdle: 936}
 	if o.big {
 		l.n100k = 100000
 	}
@@ -323,7 +327,7 @@ func selected(list string) map[string]bool {
 	want := map[string]bool{}
 	if list == "" {
 		for _, n := range allScenarioNames {
-			want[n] = true
+			want[n] = !optInScenarios[n]
 		}
 		return want
 	}
@@ -345,8 +349,9 @@ func buildScenarios(lay layout, want map[string]bool, med, c64 []string) []*scen
 	add(downloadScenario("retr1", "u1k", 1))
 	add(downloadScenario("retr16", "u1k", 16))
 	add(topScenario("top0", "u1k"))
-	add(concScenario("conc8", 8, med, lay.med))
-	add(concScenario("conc64", 64, c64, lay.conc64Msgs))
+	add(concScenario("conc8", 8, med, lay.med, 0.8))
+	add(concScenario("conc64", 64, c64, lay.conc64Msgs, 0.85))
+	add(conc1kScenario("conc1k", lay.conc1kIdle, 64, c64, lay.conc64Msgs))
 	return scs
 }
 
