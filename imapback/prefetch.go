@@ -397,6 +397,27 @@ func (s *memStream) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// WriteTo writes what is left in one Write, sparing the caller's copy
+// buffer; nil means all of it went out. The buffer is written without
+// the lock (a slow client must not hold up abortLocked), which is safe
+// because only Close, called by the same goroutine as WriteTo, recycles
+// it.
+func (s *memStream) WriteTo(w io.Writer) (int64, error) {
+	s.mu.Lock()
+	buf, err := s.buf, s.err
+	s.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	n, err := w.Write(buf)
+	s.mu.Lock()
+	if s.err == nil {
+		s.buf = buf[n:]
+	}
+	s.mu.Unlock()
+	return int64(n), err
+}
+
 func (s *memStream) Close() error {
 	m := s.m
 	m.mu.Lock()
@@ -419,7 +440,7 @@ func (s *memStream) abortLocked(cause error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.buf = nil
-	putBody(s.body)
+	// Not recycled here: a WriteTo may still be writing from it.
 	s.body = nil
 	if s.err == nil {
 		s.err = &streamError{cause}
