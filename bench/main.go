@@ -41,6 +41,7 @@ type options struct {
 	profile   string // directory for the gateway's profiles (profile.go)
 	profSecs  int
 	strace    bool
+	warmup    bool
 }
 
 func main() {
@@ -65,6 +66,7 @@ func main() {
 	flag.StringVar(&o.profile, "profile", "", "after the rounds, profile the gateway (CPU, allocations) under each selected scenario into this directory")
 	flag.IntVar(&o.profSecs, "profile-seconds", 15, "seconds of profile per scenario with -profile")
 	flag.BoolVar(&o.strace, "profile-strace", false, "with -profile, also count the gateway's system calls over one run (strace -c -f)")
+	flag.BoolVar(&o.warmup, "warmup", true, "run a discarded warm-up round first")
 	flag.Parse()
 	gatewayPprof = o.profile != ""
 	if o.rounds == 0 {
@@ -283,7 +285,11 @@ func runDovecot(o options, out io.Writer) (err error) {
 	}
 	scs = buildScenarios(lay, want, med, c64)
 	if len(scs) > 0 {
-		if err := runRounds(e, scs, o.rounds, res, out); err != nil {
+		first := 0
+		if !o.warmup {
+			first = 1
+		}
+		if err := runRoundsFrom(e, scs, first, o.rounds, res, out); err != nil {
 			return err
 		}
 	}
@@ -436,7 +442,12 @@ func seed(d *dovecottest.Dovecot, l layout, med, c64 []string, srvMsgs int) erro
 
 // runRounds runs one warm-up round (discarded), then the rounds.
 func runRounds(e *env, scs []*scenario, rounds int, res *results, out io.Writer) error {
-	for r := 0; r <= rounds; r++ {
+	return runRoundsFrom(e, scs, 0, rounds, res, out)
+}
+
+// runRoundsFrom is runRounds, without the warm-up when first is 1.
+func runRoundsFrom(e *env, scs []*scenario, first, rounds int, res *results, out io.Writer) error {
+	for r := first; r <= rounds; r++ {
 		label := fmt.Sprintf("round %d/%d", r, rounds)
 		if r == 0 {
 			label = "warm-up"
@@ -458,7 +469,7 @@ func runRounds(e *env, scs []*scenario, rounds int, res *results, out io.Writer)
 			fmt.Fprintf(out, " %s", sc.Name)
 		}
 		fmt.Fprintln(out)
-		if r == 0 && e.dovePGID != 0 {
+		if r == first && e.dovePGID != 0 {
 			// Dovecot's idle process count once auth and the like have
 			// started: what settleGroup waits for.
 			time.Sleep(time.Second)
