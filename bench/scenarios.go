@@ -68,6 +68,7 @@ type sample struct {
 	// growth while the active sessions download.
 	RSSIdleKiB    float64 `json:"rss_per_idle_kib,omitempty"`
 	PeakGrowthMiB float64 `json:"peak_growth_mib,omitempty"`
+	IdleSessions  int     `json:"idle_sessions,omitempty"`
 }
 
 // scenario is one line of comparisons.
