@@ -275,6 +275,7 @@ func runDovecot(o options, out io.Writer) (err error) {
 		Machine:   machine(),
 		Rounds:    o.rounds,
 		Quick:     o.quick,
+		NoWarmup:  !o.warmup,
 		SeedSecs:  seedTime.Seconds(),
 		Mailboxes: describe(lay),
 		Gateway:   map[bool]string{true: "in-process", false: "separate process built from ./proxy"}[o.inproc],

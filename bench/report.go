@@ -12,6 +12,7 @@ type results struct {
 	Machine   map[string]string `json:"machine"`
 	Rounds    int               `json:"rounds"`
 	Quick     bool              `json:"quick"`
+	NoWarmup  bool              `json:"no_warmup,omitempty"`
 	SeedSecs  float64           `json:"seed_seconds"`
 	Mailboxes string            `json:"mailboxes"`
 	Gateway   string            `json:"gateway"`
@@ -202,7 +203,11 @@ func (r *results) print(w io.Writer) {
 		}
 		return
 	}
-	fmt.Fprintf(w, "%d interleaved rounds after a warm-up; medians, ratios are per-round gateway/other: median [min-max]\n", r.Rounds)
+	warm := "after a warm-up"
+	if r.NoWarmup {
+		warm = "without a warm-up"
+	}
+	fmt.Fprintf(w, "%d interleaved rounds %s; medians, ratios are per-round gateway/other: median [min-max]\n", r.Rounds, warm)
 	if r.Imapc != "" {
 		fmt.Fprintf(w, "Dovecot imapc: %s\n", r.Imapc)
 	}
