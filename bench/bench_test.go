@@ -42,8 +42,8 @@ func TestSmoke(t *testing.T) {
 	}
 	defer gw.Close()
 	e := &env{gw: gw, imapAddr: srv.Addr(), password: benchPassword}
-	lay := layout{listReps1k: 1, med: 3, conc64Msgs: 2}
-	scs := buildScenarios(lay, selected("list1k,retr1,retr16,top0,conc8,conc64"), users[1:], users[1:])
+	lay := layout{listReps1k: 1, med: 3, conc64Msgs: 2, conc1kIdle: 5}
+	scs := buildScenarios(lay, selected("list1k,retr1,retr16,top0,conc8,conc64,conc1k"), users[1:], users[1:])
 	res := &results{Machine: machine(), Rounds: 1}
 	var out bytes.Buffer
 	if err := runRounds(e, scs, 1, res, &out); err != nil {
@@ -59,6 +59,13 @@ func TestSmoke(t *testing.T) {
 		if _, ok := r.Ratios["gateway/imap"]; !ok {
 			t.Errorf("%s: no gateway/imap ratio: %+v", name, r.Median)
 		}
+	}
+	// conc1k has no direct-IMAP system: its gateway figures must be there.
+	if r := res.byName["conc1k"]; r == nil || r.Median[sysGW] <= 0 {
+		t.Errorf("conc1k: no gateway throughput: %+v", r)
+	}
+	if r := res.byName["conc1k p99"]; r == nil || r.Median[sysGW] <= 0 {
+		t.Errorf("conc1k: no gateway p99 latency: %+v", r)
 	}
 	if !strings.Contains(out.String(), "gateway/IMAP") {
 		t.Errorf("no table:\n%s", out.String())

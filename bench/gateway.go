@@ -53,10 +53,11 @@ func moduleRoot() (string, error) {
 }
 
 type procGateway struct {
-	addr   string
-	cmd    *exec.Cmd
-	exited chan struct{}
-	stderr *os.File
+	addr      string
+	pprofAddr string // [pprof] listen, with -profile
+	cmd       *exec.Cmd
+	exited    chan struct{}
+	stderr    *os.File
 }
 
 // startProcGateway runs the binary with a configuration pointing at the
@@ -77,6 +78,15 @@ func startProcGateway(bin, dir, upstream string) (*procGateway, error) {
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	pprofAddr, extraTOML := "", capsTOML
+	if gatewayPprof {
+		pp, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", pp)
+		extraTOML += fmt.Sprintf("\n[pprof]\nlisten = %q\n", pprofAddr)
+	}
 	conf := filepath.Join(dir, "gateway.toml")
 	cfg := fmt.Sprintf(`# written by go run ./bench
 [pop3]
@@ -94,7 +104,7 @@ seen = "never"
 [log]
 level = "warn"
 format = "text"
-`, addr, upstream, capsTOML)
+`, addr, upstream, extraTOML)
 	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
@@ -109,7 +119,7 @@ format = "text"
 		errf.Close()
 		return nil, err
 	}
-	g := &procGateway{addr: addr, cmd: cmd, exited: make(chan struct{}), stderr: errf}
+	g := &procGateway{addr: addr, pprofAddr: pprofAddr, cmd: cmd, exited: make(chan struct{}), stderr: errf}
 	go func() { cmd.Wait(); close(g.exited) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for {

@@ -37,6 +37,10 @@ type options struct {
 	imapc     bool
 	srvMsgs   int // messages per server in the servers scenario
 	srvRounds int
+	profile   string // directory for the gateway's profiles (profile.go)
+	profSecs  int
+	strace    bool
+	warmup    bool
 }
 
 func main() {
@@ -51,7 +55,12 @@ func main() {
 	flag.BoolVar(&o.imapc, "imapc", true, "also measure Dovecot's imapc POP3 gateway (list1k, retr1, retr16) when it can start")
 	flag.IntVar(&o.srvMsgs, "server-msgs", 100, "messages (4 KB) in the servers scenario's mailbox on each server")
 	flag.IntVar(&o.srvRounds, "server-rounds", 3, "interleaved rounds of the servers scenario")
+	flag.StringVar(&o.profile, "profile", "", "after the rounds, profile the gateway (CPU, allocations) under each selected scenario into this directory")
+	flag.IntVar(&o.profSecs, "profile-seconds", 15, "seconds of profile per scenario with -profile")
+	flag.BoolVar(&o.strace, "profile-strace", false, "with -profile, also count the gateway's system calls over one run (strace -c -f)")
+	flag.BoolVar(&o.warmup, "warmup", true, "run a discarded warm-up round first")
 	flag.Parse()
+	gatewayPprof = o.profile != ""
 	if o.rounds == 0 {
 		o.rounds = 5
 		if o.quick {
@@ -76,7 +85,10 @@ const imapcRecipe = "second Dovecot instance, POP3 only: mail_location = imapc:~
 	"passdb imap (userdb_imapc_user=%u userdb_imapc_password=%w), imapc_features = rfc822.size, " +
 	"pop3_no_flag_updates = yes, otherwise defaults"
 
-var allScenarioNames = []string{"list1k", "list100k", "retr1", "retr16", "top0", "conc8", "conc64", "memory", "servers"}
+var allScenarioNames = []string{"list1k", "list100k", "retr1", "retr16", "top0", "conc8", "conc64", "conc1k", "memory", "servers"}
+
+// optInScenarios run only when named in -scenarios.
+var optInScenarios = map[string]bool{"conc1k": true}
 
 type logHost struct{ w io.Writer }
 
@@ -92,13 +104,14 @@ type layout struct {
 	conc64         int // users for 64 sessions (hard links to the 8)
 	conc64Msgs     int // messages each of the 64 sessions downloads
 	listReps1k     int
+	conc1kIdle     int // idle sessions beside conc1k's 64 active ones
 }
 
 func layoutFor(o options) layout {
 	if o.quick {
-		return layout{small1k: 200, big1k: 2, medUsers: 8, med: 50, conc64: 64, conc64Msgs: 10, listReps1k: 5}
+		return layout{small1k: 200, big1k: 2, medUsers: 8, med: 50, conc64: 64, conc64Msgs: 10, listReps1k: 5, conc1kIdle: 136}
 	}
-	l := layout{small1k: 1000, big1k: 20, medUsers: 8, med: 500, conc64: 64, conc64Msgs: 100, listReps1k: 10}
+	l := layout{small1k: 1000, big1k: 20, medUsers: 8, med: 500, conc64: 64, conc64Msgs: 100, listReps1k: 10, conc1kIdle: 936}
 	if o.big {
 		l.n100k = 100000
 	}
@@ -232,6 +245,7 @@ func runDovecot(o options, out io.Writer) (err error) {
 		Machine:   machine(),
 		Rounds:    o.rounds,
 		Quick:     o.quick,
+		NoWarmup:  !o.warmup,
 		SeedSecs:  seedTime.Seconds(),
 		Mailboxes: describe(lay),
 		Gateway:   map[bool]string{true: "in-process", false: "separate process built from ./proxy"}[o.inproc],
@@ -239,8 +253,17 @@ func runDovecot(o options, out io.Writer) (err error) {
 	}
 	scs = buildScenarios(lay, want, med, c64)
 	if len(scs) > 0 {
-		if err := runRounds(e, scs, o.rounds, res, out); err != nil {
+		first := 0
+		if !o.warmup {
+			first = 1
+		}
+		if err := runRoundsFrom(e, scs, first, o.rounds, res, out); err != nil {
 			return err
+		}
+	}
+	if o.profile != "" && len(scs) > 0 {
+		if err := profileScenarios(e, scs, o.profile, o.profSecs, o.strace, out); err != nil {
+			return fmt.Errorf("profile: %w", err)
 		}
 	}
 	if want["memory"] && !o.inproc {
@@ -278,7 +301,7 @@ func selected(list string) map[string]bool {
 	want := map[string]bool{}
 	if list == "" {
 		for _, n := range allScenarioNames {
-			want[n] = true
+			want[n] = !optInScenarios[n]
 		}
 		return want
 	}
@@ -300,8 +323,9 @@ func buildScenarios(lay layout, want map[string]bool, med, c64 []string) []*scen
 	add(downloadScenario("retr1", "u1k", 1))
 	add(downloadScenario("retr16", "u1k", 16))
 	add(topScenario("top0", "u1k"))
-	add(concScenario("conc8", 8, med, lay.med))
-	add(concScenario("conc64", 64, c64, lay.conc64Msgs))
+	add(concScenario("conc8", 8, med, lay.med, 0.8))
+	add(concScenario("conc64", 64, c64, lay.conc64Msgs, 0.85))
+	add(conc1kScenario("conc1k", lay.conc1kIdle, 64, c64, lay.conc64Msgs))
 	return scs
 }
 
@@ -386,7 +410,12 @@ func seed(d *dovecottest.Dovecot, l layout, med, c64 []string, srvMsgs int) erro
 
 // runRounds runs one warm-up round (discarded), then the rounds.
 func runRounds(e *env, scs []*scenario, rounds int, res *results, out io.Writer) error {
-	for r := 0; r <= rounds; r++ {
+	return runRoundsFrom(e, scs, 0, rounds, res, out)
+}
+
+// runRoundsFrom is runRounds, without the warm-up when first is 1.
+func runRoundsFrom(e *env, scs []*scenario, first, rounds int, res *results, out io.Writer) error {
+	for r := first; r <= rounds; r++ {
 		label := fmt.Sprintf("round %d/%d", r, rounds)
 		if r == 0 {
 			label = "warm-up"
@@ -408,7 +437,7 @@ func runRounds(e *env, scs []*scenario, rounds int, res *results, out io.Writer)
 			fmt.Fprintf(out, " %s", sc.Name)
 		}
 		fmt.Fprintln(out)
-		if r == 0 && e.dovePGID != 0 {
+		if r == first && e.dovePGID != 0 {
 			// Dovecot's idle process count once auth and the like have
 			// started: what settleGroup waits for.
 			time.Sleep(time.Second)

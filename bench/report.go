@@ -12,6 +12,7 @@ type results struct {
 	Machine   map[string]string `json:"machine"`
 	Rounds    int               `json:"rounds"`
 	Quick     bool              `json:"quick"`
+	NoWarmup  bool              `json:"no_warmup,omitempty"`
 	SeedSecs  float64           `json:"seed_seconds"`
 	Mailboxes string            `json:"mailboxes"`
 	Gateway   string            `json:"gateway"`
@@ -19,6 +20,9 @@ type results struct {
 	Rows      []*row            `json:"rows"`
 	Memory    *memResult        `json:"memory,omitempty"`
 	Servers   *serversResult    `json:"servers,omitempty"`
+	// Ceilings: per scenario, what a gateway costing no CPU would score
+	// against Dovecot's POP3 on these shared cores (see ceilings).
+	Ceilings map[string]ceiling `json:"ceilings,omitempty"`
 
 	byName map[string]*row
 }
@@ -84,8 +88,24 @@ func (r *results) add(sc *scenario, sys string, round int, s sample) {
 			cl.put(sys, round, s.ClientCPU/gb)
 		}
 	}
+	if s.Bytes > 0 && sc.Unit == "MB/s" && sys == sysGW && s.UpCPU > 0 {
+		// What Dovecot spends serving the gateway: with the gateway at
+		// zero cost, throughput on shared cores would be bounded by it.
+		r.row(sc.Name+" cpu-up", "CPU s per GB of Dovecot's processes serving the gateway in "+sc.Name, "CPU s/GB", false, nil).
+			put(sys, round, s.UpCPU/(float64(s.Bytes)/1e9))
+	}
+	if s.RSSIdleKiB != 0 {
+		r.row(sc.Name+" rss/idle", "gateway RSS growth per idle logged-in session in "+sc.Name, "KiB", false, nil).put(sys, round, s.RSSIdleKiB)
+	}
+	if s.PeakGrowthMiB != 0 {
+		r.row(sc.Name+" rss peak", "gateway peak RSS growth while the active sessions download in "+sc.Name, "MiB", false, nil).put(sys, round, s.PeakGrowthMiB)
+	}
 	if s.P50ms > 0 {
-		r.row(sc.Name+" p50", "median RETR/FETCH latency in "+sc.Name, "ms", false, nil).put(sys, round, s.P50ms)
+		var t map[string]float64
+		if sc.Name == "conc8" {
+			t = map[string]float64{sysGW + "/" + sysPOP: 1.5}
+		}
+		r.row(sc.Name+" p50", "median RETR/FETCH latency in "+sc.Name, "ms", false, t).put(sys, round, s.P50ms)
 		r.row(sc.Name+" p99", "99th percentile RETR/FETCH latency in "+sc.Name, "ms", false, nil).put(sys, round, s.P99ms)
 	}
 }
@@ -103,6 +123,7 @@ func median(v []float64) float64 {
 }
 
 func (r *results) finish() {
+	defer r.ceilings()
 	for _, x := range r.Rows {
 		x.Median = map[string]float64{}
 		x.Ratios = map[string]stat{}
@@ -182,7 +203,11 @@ func (r *results) print(w io.Writer) {
 		}
 		return
 	}
-	fmt.Fprintf(w, "%d interleaved rounds after a warm-up; medians, ratios are per-round gateway/other: median [min-max]\n", r.Rounds)
+	warm := "after a warm-up"
+	if r.NoWarmup {
+		warm = "without a warm-up"
+	}
+	fmt.Fprintf(w, "%d interleaved rounds %s; medians, ratios are per-round gateway/other: median [min-max]\n", r.Rounds, warm)
 	if r.Imapc != "" {
 		fmt.Fprintf(w, "Dovecot imapc: %s\n", r.Imapc)
 	}
@@ -219,6 +244,15 @@ func (r *results) print(w io.Writer) {
 		}
 	}
 	printTable(w, rows)
+	if len(r.Ceilings) > 0 {
+		fmt.Fprintln(w, "\nCeiling on these shared cores: Dovecot POP3's CPU/GB over Dovecot's CPU/GB serving the gateway (a gateway costing nothing would reach this ratio to Dovecot POP3), per round:")
+		for _, x := range r.Rows {
+			if c, ok := r.Ceilings[x.Name]; ok {
+				fmt.Fprintf(w, "  %-8s ceiling %.2fx [%.2f-%.2f]; gateway/POP3 is %.0f%% [%.0f-%.0f] of it\n", x.Name,
+					c.Ceiling.Median, c.Ceiling.Min, c.Ceiling.Max, 100*c.Of.Median, 100*c.Of.Min, 100*c.Of.Max)
+			}
+		}
+	}
 	fmt.Fprintln(w, "\n^ higher is better, v lower is better. CPU rows: gateway = gateway process + Dovecot's processes; imapc = both Dovecot instances' processes; others = Dovecot's processes.")
 	if r.Servers != nil {
 		r.Servers.print(w)
@@ -238,4 +272,43 @@ func (r *results) writeJSON(path string) error {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// ceiling is, per round, Dovecot POP3's CPU per GB over what Dovecot's
+// IMAP side spent per GB serving the gateway: with everything on the same
+// cores and the cores the bottleneck, a gateway that cost nothing would
+// reach that fraction of Dovecot POP3's throughput. Of is the gateway's
+// measured gateway/POP3 ratio over the ceiling, per round.
+type ceiling struct {
+	Ceiling stat `json:"ceiling"`
+	Of      stat `json:"gateway_share_of_ceiling"`
+}
+
+func (r *results) ceilings() {
+	for _, x := range r.Rows {
+		up, cpu := r.byName[x.Name+" cpu-up"], r.byName[x.Name+" cpu"]
+		if up == nil || cpu == nil {
+			continue
+		}
+		gu, pc, gw, pop := up.Values[sysGW], cpu.Values[sysPOP], x.Values[sysGW], x.Values[sysPOP]
+		var cs, of []float64
+		for i := range min(len(gu), len(pc), len(gw), len(pop)) {
+			if gu[i] > 0 && pc[i] > 0 && pop[i] > 0 {
+				c := pc[i] / gu[i]
+				cs = append(cs, c)
+				of = append(of, gw[i]/pop[i]/c)
+			}
+		}
+		if len(cs) == 0 {
+			continue
+		}
+		if r.Ceilings == nil {
+			r.Ceilings = map[string]ceiling{}
+		}
+		r.Ceilings[x.Name] = ceiling{Ceiling: statOf(cs), Of: statOf(of)}
+	}
+}
+
+func statOf(v []float64) stat {
+	return stat{Median: median(v), Min: slices.Min(v), Max: slices.Max(v), N: len(v)}
 }

@@ -64,6 +64,11 @@ type sample struct {
 	ClientCPU float64 `json:"client_cpu_s"`
 	P50ms     float64 `json:"p50_ms,omitempty"`
 	P99ms     float64 `json:"p99_ms,omitempty"`
+	// conc1k, gateway only: RSS growth per idle session, and peak RSS
+	// growth while the active sessions download.
+	RSSIdleKiB    float64 `json:"rss_per_idle_kib,omitempty"`
+	PeakGrowthMiB float64 `json:"peak_growth_mib,omitempty"`
+	IdleSessions  int     `json:"idle_sessions,omitempty"`
 }
 
 // scenario is one line of comparisons.
@@ -280,48 +285,54 @@ func download(e *env, sys, user string, depth int, popCmd, imapItem string) (sam
 // concScenario: n sessions at once, session i as users[i%len(users)]; each
 // logs in, lists, and downloads its first perSession messages one RETR at
 // a time. Value: aggregate MB/s; p50/p99 of the RETR latencies.
-func concScenario(name string, n int, users []string, perSession int) *scenario {
+func concScenario(name string, n int, users []string, perSession int, target float64) *scenario {
 	return &scenario{
 		Name: name, Unit: "MB/s", Higher: true, Systems: []string{sysGW, sysIMAP, sysPOP},
-		Desc: fmt.Sprintf("%d concurrent sessions, %d messages each", n, perSession),
+		Desc:    fmt.Sprintf("%d concurrent sessions, %d messages each", n, perSession),
+		Targets: map[string]float64{sysGW + "/" + sysPOP: target},
 		run: func(e *env, sys string) (sample, error) {
-			var s sample
-			m := startMeter(e, sys)
-			var wg sync.WaitGroup
-			var mu sync.Mutex
-			var lat []time.Duration
-			var total int64
-			var firstErr error
-			start := make(chan struct{})
-			for i := range n {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					var l []time.Duration
-					b, err := concSession(e, sys, users[i%len(users)], perSession, start, &l)
-					mu.Lock()
-					defer mu.Unlock()
-					total += b
-					lat = append(lat, l...)
-					if err != nil && firstErr == nil {
-						firstErr = err
-					}
-				}()
-			}
-			t0 := time.Now()
-			close(start)
-			wg.Wait()
-			d := time.Since(t0)
-			if firstErr != nil {
-				return s, firstErr
-			}
-			m.stop(&s)
-			s.Seconds, s.Bytes = d.Seconds(), total
-			s.Value = float64(total) / 1e6 / d.Seconds()
-			s.P50ms, s.P99ms = percentile(lat, 0.50), percentile(lat, 0.99)
-			return s, nil
+			return concurrent(e, sys, n, users, perSession)
 		},
 	}
+}
+
+// concurrent runs n sessions of concSession at once and measures them.
+func concurrent(e *env, sys string, n int, users []string, perSession int) (sample, error) {
+	var s sample
+	m := startMeter(e, sys)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var lat []time.Duration
+	var total int64
+	var firstErr error
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var l []time.Duration
+			b, err := concSession(e, sys, users[i%len(users)], perSession, start, &l)
+			mu.Lock()
+			defer mu.Unlock()
+			total += b
+			lat = append(lat, l...)
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}()
+	}
+	t0 := time.Now()
+	close(start)
+	wg.Wait()
+	d := time.Since(t0)
+	if firstErr != nil {
+		return s, firstErr
+	}
+	m.stop(&s)
+	s.Seconds, s.Bytes = d.Seconds(), total
+	s.Value = float64(total) / 1e6 / d.Seconds()
+	s.P50ms, s.P99ms = percentile(lat, 0.50), percentile(lat, 0.99)
+	return s, nil
 }
 
 func concSession(e *env, sys, user string, k int, start <-chan struct{}, lat *[]time.Duration) (int64, error) {

@@ -40,6 +40,7 @@ type Config struct {
 	Limits   LimitsConfig   `toml:"limits"`
 	Demo     DemoConfig     `toml:"demo"`
 	Metrics  MetricsConfig  `toml:"metrics"`
+	Pprof    PprofConfig    `toml:"pprof"` // pprof.go
 	Log      LogConfig      `toml:"log"`
 
 	// DebugWire comes from the -debug-wire flag, never from the file: a
@@ -633,6 +634,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Metrics.Listen != "" {
 		check(validListen("metrics.listen", c.Metrics.Listen))
+	}
+	if c.Pprof.Listen != "" {
+		check(validPprofAddr("pprof.listen", c.Pprof.Listen))
 	}
 	errs = append(errs, c.listenConflicts()...)
 	errs = append(errs, c.validateViews()...) // overrides.go

@@ -42,7 +42,7 @@ func (c *Config) listenConflicts() []error {
 	if c.Upstream.Address == demoAddress {
 		ls = append(ls, listener{"demo.imap_listen", c.Demo.IMAPListen})
 	}
-	ls = append(ls, listener{"metrics.listen", c.Metrics.Listen})
+	ls = append(ls, listener{"metrics.listen", c.Metrics.Listen}, listener{"pprof.listen", c.Pprof.Listen})
 	var errs []error
 	for i, l := range ls {
 		host, port, err := net.SplitHostPort(l.addr)

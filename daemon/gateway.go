@@ -32,12 +32,13 @@ import (
 // serve new sessions; sessions already running finish on the generation
 // they started with.
 type Gateway struct {
-	logger  *slog.Logger
-	level   *slog.LevelVar // nil when the caller manages log levels
-	metrics *metrics.Metrics
-	httpSrv *http.Server
-	demo    *memupstream.Server
-	done    chan error
+	logger   *slog.Logger
+	level    *slog.LevelVar // nil when the caller manages log levels
+	metrics  *metrics.Metrics
+	httpSrv  *http.Server
+	pprofSrv *http.Server // [pprof] listen (pprof.go)
+	demo     *memupstream.Server
+	done     chan error
 
 	wrap        func(pop3front.Backend) pop3front.Backend // Options.WrapBackend, or nil
 	metricsAddr string                                    // bound [metrics] listen, "" without
@@ -96,6 +97,11 @@ func Start(ctx context.Context, cfg *Config, opts Options) (*Gateway, error) {
 	}
 	if cfg.Metrics.Listen != "" {
 		if err := gw.startMetrics(ctx, cfg.Metrics.Listen); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Pprof.Listen != "" {
+		if err := gw.startPprof(ctx, cfg.Pprof.Listen); err != nil {
 			return nil, err
 		}
 	}
@@ -215,6 +221,7 @@ func (gw *Gateway) Reload(ctx context.Context, cfg *Config) error {
 	for key, changed := range map[string]bool{
 		"demo":           old.Demo != cfg.Demo,
 		"metrics.listen": old.Metrics.Listen != cfg.Metrics.Listen,
+		"pprof.listen":   old.Pprof.Listen != cfg.Pprof.Listen,
 		"log.format":     old.Log.Format != cfg.Log.Format,
 	} {
 		if changed {
@@ -324,6 +331,9 @@ func (gw *Gateway) Close() {
 }
 
 func (gw *Gateway) closeAux() {
+	if gw.pprofSrv != nil {
+		gw.pprofSrv.Close()
+	}
 	if gw.httpSrv != nil {
 		gw.httpSrv.Close()
 	}

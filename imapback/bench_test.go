@@ -81,11 +81,19 @@ func (c *cannedUpstream) serve(conn net.Conn) {
 			bw.Write(c.snapshot)
 			fmt.Fprintf(bw, "%s OK done\r\n", tag)
 		case cmd == "UID":
-			var uid int
-			fmt.Sscan(f[3], &uid)
-			fmt.Fprintf(bw, "* %d FETCH (UID %d RFC822.SIZE %d BODY[] {%d}\r\n", uid, uid, len(c.body), len(c.body))
-			bw.Write(c.body)
-			fmt.Fprintf(bw, ")\r\n%s OK done\r\n", tag)
+			// One UID, or a set of them (prefetch batches): "3", "3:5,7".
+			for _, r := range strings.Split(f[3], ",") {
+				var lo, hi int
+				if n, _ := fmt.Sscanf(r, "%d:%d", &lo, &hi); n < 2 {
+					hi = lo
+				}
+				for uid := lo; uid <= hi; uid++ {
+					fmt.Fprintf(bw, "* %d FETCH (UID %d RFC822.SIZE %d BODY[] {%d}\r\n", uid, uid, len(c.body), len(c.body))
+					bw.Write(c.body)
+					bw.WriteString(")\r\n")
+				}
+			}
+			fmt.Fprintf(bw, "%s OK done\r\n", tag)
 		case cmd == "LOGOUT":
 			fmt.Fprintf(bw, "* BYE\r\n%s OK bye\r\n", tag)
 			bw.Flush()
@@ -151,4 +159,43 @@ func BenchmarkStream1M(b *testing.B) {
 		}
 		r.Close()
 	}
+}
+
+// BenchmarkReadAhead50K: RETR of consecutive 50 KB messages through
+// imapback, one at a time, the way a client that does not pipeline
+// downloads a mailbox: after the first two, every message comes from
+// sequential read-ahead (prefetch.go). Per op: one message.
+func BenchmarkReadAhead50K(b *testing.B) {
+	body := bytes.Repeat([]byte(strings.Repeat("r", 76)+"\r\n"), (50<<10)/78)
+	const n = 1000
+	c := startCanned(b, n, body)
+	be := cannedBackend(b, c)
+	buf := make([]byte, 32<<10)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	var md pop3front.Maildrop
+	i := n
+	for b.Loop() {
+		if i == n {
+			if md != nil {
+				md.Close()
+			}
+			var err error
+			md, err = be.Login(context.Background(), &pop3front.LoginRequest{Username: "u", Password: "p"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			i = 0
+		}
+		r, err := md.Open(context.Background(), i, pop3front.Section{})
+		i++
+		if err != nil {
+			b.Fatal(err)
+		}
+		if k, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{r}, buf); err != nil || k != int64(len(body)) {
+			b.Fatal(k, err)
+		}
+		r.Close()
+	}
+	md.Close()
 }

@@ -152,7 +152,7 @@ func (m *maildrop) Open(ctx context.Context, index int, sec pop3front.Section) (
 		if !sec.Top {
 			m.retrieved(index)
 		}
-		st := &memStream{m: m, buf: s.body}
+		st := &memStream{m: m, buf: s.body, body: s.body}
 		m.stream = st
 		return st, nil
 	}

@@ -56,7 +56,7 @@ import (
 // fetch of the session came back through its own command.
 const (
 	prefetchCap  = 1 << 20   // octets fetched ahead for pipelined commands
-	readAheadCap = 128 << 10 // octets fetched ahead on sequential access
+	readAheadCap = 512 << 10 // octets fetched ahead on sequential access
 	maxBatch     = 32        // messages per prefetch command
 	maxHints     = 64        // pipelined commands remembered
 	// headerGuess is the budget a TOP n 0 header is planned with; the
@@ -240,7 +240,7 @@ func (m *maildrop) planAhead(key aheadKey) {
 	if !m.ahead.ok || m.broken != nil {
 		return
 	}
-	var want []aheadKey
+	want := make([]aheadKey, 0, maxHints) // on the stack: nothing allocated per Open
 	budget := int64(prefetchCap)
 	for _, h := range hints {
 		if h != key {
@@ -278,7 +278,7 @@ func (m *maildrop) planAhead(key aheadKey) {
 // (top: TOP n 0, else RETR) within room octets, and returns the budget it
 // took. Callers hold m.mu.
 func (m *maildrop) sendBatch(want []aheadKey, top bool, room int64) int64 {
-	b := &batch{byUID: map[imap.UID]*slot{}, done: make(chan struct{})}
+	b := &batch{} // map and channel only once something fits the room
 	var uids imap.UIDSet
 	for _, k := range want {
 		if k.top != top || len(b.slots) == maxBatch || k.index < 0 || k.index >= len(m.msgs) || m.planned(k) {
@@ -307,12 +307,16 @@ func (m *maildrop) sendBatch(want []aheadKey, top bool, room int64) int64 {
 		b.budget += cost
 		s := &slot{key: k, uid: e.uid, size: e.size}
 		b.slots = append(b.slots, s)
+		if b.byUID == nil {
+			b.byUID = make(map[imap.UID]*slot, len(want))
+		}
 		b.byUID[e.uid] = s
 		uids.AddNum(e.uid)
 	}
 	if len(b.slots) == 0 {
 		return 0
 	}
+	b.done = make(chan struct{})
 	b.left = len(b.slots)
 	if top {
 		// Headers are small and their size unknown: let the batch use
@@ -361,7 +365,7 @@ func (m *maildrop) runBatch(b *batch, cmd *imapclient.FetchCommand) {
 					continue
 				}
 				n := it.Literal.Size()
-				buf := make([]byte, n)
+				buf := getBody(n) // recycled by memStream.Close (bodypool.go)
 				if _, err := io.ReadFull(it.Literal, buf); err != nil {
 					// A literal cut short: the connection is gone, and
 					// the literal must not be read again (waitDead).
@@ -408,9 +412,10 @@ func (m *maildrop) stopAhead() {
 type memStream struct {
 	m *maildrop
 
-	mu  sync.Mutex
-	buf []byte
-	err error
+	mu   sync.Mutex
+	buf  []byte
+	body []byte // all of it, recycled once the stream is closed (bodypool.go)
+	err  error
 }
 
 func (s *memStream) Read(p []byte) (int, error) {
@@ -427,6 +432,27 @@ func (s *memStream) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// WriteTo writes what is left in one Write, sparing the caller's copy
+// buffer; nil means all of it went out. The buffer is written without
+// the lock (a slow client must not hold up abortLocked), which is safe
+// because only Close, called by the same goroutine as WriteTo, recycles
+// it.
+func (s *memStream) WriteTo(w io.Writer) (int64, error) {
+	s.mu.Lock()
+	buf, err := s.buf, s.err
+	s.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	n, err := w.Write(buf)
+	s.mu.Lock()
+	if s.err == nil {
+		s.buf = buf[n:]
+	}
+	s.mu.Unlock()
+	return int64(n), err
+}
+
 func (s *memStream) Close() error {
 	m := s.m
 	m.mu.Lock()
@@ -436,6 +462,8 @@ func (s *memStream) Close() error {
 	}
 	s.mu.Lock()
 	s.buf = nil
+	putBody(s.body)
+	s.body = nil
 	if s.err == nil {
 		s.err = errStreamClosed
 	}
@@ -447,6 +475,8 @@ func (s *memStream) abortLocked(cause error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.buf = nil
+	// Not recycled here: a WriteTo may still be writing from it.
+	s.body = nil
 	if s.err == nil {
 		s.err = &streamError{cause}
 	}

@@ -377,3 +377,41 @@ func TestPipelinedRETRThroughSession(t *testing.T) {
 		t.Errorf("pipelined RETRs were not fetched ahead")
 	}
 }
+
+// TestReadAheadWriteTo: read-ahead messages written with WriteTo (as
+// pop3front does for a stream that has it) are byte-exact, also when
+// their buffers are recycled ones, and a stream written out reads as
+// ended.
+func TestReadAheadWriteTo(t *testing.T) {
+	msgs := prefetchMsgs(60)
+	e := newEnv(t, memupstream.ProfileFull, msgs, nil)
+	md := e.login(e.backend(Policy{}))
+	viaWriteTo := 0
+	for round := range 2 { // the second round reuses the first one's buffers
+		for i, want := range msgs {
+			r, err := md.Open(context.Background(), i, pop3front.Section{})
+			if err != nil {
+				t.Fatalf("round %d, message %d: %v", round, i+1, err)
+			}
+			var got bytes.Buffer
+			if wt, ok := r.(io.WriterTo); ok {
+				viaWriteTo++
+				if _, err := wt.WriteTo(&got); err != nil {
+					t.Fatalf("round %d, message %d: WriteTo: %v", round, i+1, err)
+				}
+				if n, err := r.Read(make([]byte, 8)); n != 0 || err != io.EOF {
+					t.Fatalf("round %d, message %d: Read after WriteTo = %d, %v; want 0, io.EOF", round, i+1, n, err)
+				}
+			} else if _, err := got.ReadFrom(r); err != nil {
+				t.Fatalf("round %d, message %d: %v", round, i+1, err)
+			}
+			if !bytes.Equal(got.Bytes(), want) {
+				t.Fatalf("round %d, message %d: got %d octets %.40q, want %d octets %.40q", round, i+1, got.Len(), got.Bytes(), len(want), want)
+			}
+			r.Close()
+		}
+	}
+	if viaWriteTo < len(msgs) {
+		t.Errorf("%d of %d messages were served from read-ahead (io.WriterTo), want most", viaWriteTo, 2*len(msgs))
+	}
+}

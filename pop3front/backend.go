@@ -73,6 +73,10 @@ type Maildrop interface {
 	// Read must return io.EOF only after the complete message arrived;
 	// a truncated or otherwise damaged transfer must surface as a non-EOF
 	// error so the caller never sends the terminator (docs/design.md, invariant 4).
+	// A stream that also implements io.WriterTo (a message already in
+	// memory) is written with one WriteTo instead of Reads; WriteTo must
+	// return nil only when it wrote the complete message, the same
+	// obligation as io.EOF.
 	// Close must release every upstream resource even if the stream was
 	// not read to the end. At most one stream is open at a time.
 	Open(ctx context.Context, index int, sec Section) (io.ReadCloser, error)

@@ -17,11 +17,12 @@ import (
 // no terminator, the connection is closed, and pipelined DELE/QUIT after
 // it never act (docs/design.md, invariants 1 and 4).
 func TestTruncatedStream(t *testing.T) {
-	for _, oneByte := range []bool{false, true} {
-		t.Run(fmt.Sprint("onebyte=", oneByte), func(t *testing.T) {
+	for _, mode := range []string{"read", "onebyte", "writerto"} {
+		t.Run(mode, func(t *testing.T) {
 			be, addr := startFake(t, nil)
 			be.Truncate = map[int]int{1: 30}
-			be.OneByte = oneByte
+			be.OneByte = mode == "onebyte"
+			be.WriterTo = mode == "writerto"
 			got := pipelined(t, addr, "USER alice\r\nPASS secret\r\nRETR 1\r\nRETR 2\r\nDELE 2\r\nQUIT\r\n", 0)
 			want := "+OK POP3 gateway ready.\r\n+OK Send PASS.\r\n+OK Logged in.\r\n" +
 				"+OK 23 octets\r\nSubject: one\r\n\r\nHello\r\n.\r\n+OK 44 octets\r\n"

@@ -21,6 +21,7 @@ type fakeBackend struct {
 	NoopErr    error         // returned by Noop
 	Panic      string        // "login", "open" or "commit": panic there
 	OneByte    bool          // streams deliver one octet per Read
+	WriterTo   bool          // streams implement io.WriterTo (a body in memory)
 	Infos      []MessageInfo // overrides the snapshot Messages returns
 	LoginGate  chan struct{} // if set, Login waits for it (or ctx)
 	Expire     string        // if set, the maildrop is an Expirer with this value
@@ -114,7 +115,23 @@ func (d fakeDrop) Open(ctx context.Context, i int, sec Section) (io.ReadCloser, 
 	if d.b.OneByte {
 		r = iotest.OneByteReader(r)
 	}
+	if d.b.WriterTo {
+		return fakeWriterToStream{fakeStream{r, d.b}}, nil
+	}
 	return fakeStream{r, d.b}, nil
+}
+
+// fakeWriterToStream writes its whole content with one WriteTo, nil only
+// at its end, like a prefetched message.
+type fakeWriterToStream struct{ fakeStream }
+
+func (s fakeWriterToStream) WriteTo(w io.Writer) (int64, error) {
+	b, err := io.ReadAll(s.Reader)
+	n, werr := w.Write(b)
+	if werr != nil {
+		return int64(n), werr
+	}
+	return int64(n), err
 }
 
 type fakeStream struct {

@@ -116,6 +116,19 @@ func (s *session) sendMessage(idx int, sec Section) error {
 // has its lines. It reports read and write failures apart: both end the
 // session, but they end it for different reasons.
 func (s *session) copyBody(rc io.Reader, buf []byte) (rerr, werr error) {
+	if wt, ok := rc.(io.WriterTo); ok {
+		// A body in memory goes to the dot writer in one piece, without
+		// the copy through buf (Maildrop.Open states what nil means).
+		s.sink = bodySink{dw: &s.dw} // a field: nothing allocated per message
+		_, err := wt.WriteTo(&s.sink)
+		switch {
+		case s.sink.err != nil:
+			return nil, s.sink.err
+		case err == nil || s.dw.Done():
+			return nil, nil
+		}
+		return err, nil
+	}
 	zero := 0
 	for {
 		n, err := rc.Read(buf)
@@ -139,4 +152,20 @@ func (s *session) copyBody(rc io.Reader, buf []byte) (rerr, werr error) {
 			return err, nil
 		}
 	}
+}
+
+// bodySink is the dot writer as a WriteTo destination: it keeps a write
+// failure apart from the source's, and TOP's end stops the source as an
+// error (errTopDone) that is not one.
+type bodySink struct {
+	dw  *dotWriter
+	err error
+}
+
+func (b *bodySink) Write(p []byte) (int, error) {
+	n, err := b.dw.Write(p)
+	if err != nil && err != errTopDone && b.err == nil {
+		b.err = err
+	}
+	return n, err
 }

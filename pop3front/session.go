@@ -78,7 +78,8 @@ type session struct {
 	bw      *bufio.Writer
 	lr      lineReader
 	dw      dotWriter
-	upgrade bool // install the large writer at the next flush
+	sink    bodySink // dw for io.WriterTo streams (message.go)
+	upgrade bool     // install the large writer at the next flush
 
 	mu sync.Mutex // guards st against interruptAuth
 	st state
