@@ -148,6 +148,10 @@ type Config struct {
 	// decides whether Username may act for AuthzID (Dovecot master users)
 	// and opens AuthzID's mailbox. Without it such logins are refused.
 	AllowMasterUser bool
+	// OAuthMechanism is the SASL mechanism of logins with a bearer token
+	// (LoginOptions.BearerToken): auto (default), oauthbearer or xoauth2
+	// (oauthsasl.go).
+	OAuthMechanism OAuthMechanism
 }
 
 // Backend implements pop3front.Backend. It is safe for concurrent use.
@@ -230,6 +234,13 @@ func New(cfg Config) (*Backend, error) {
 	}
 	if !validKeyword(p.Keyword) {
 		return nil, fmt.Errorf("imapback: keyword %q: must be an IMAP atom not starting with a backslash", p.Keyword)
+	}
+	switch cfg.OAuthMechanism {
+	case "":
+		cfg.OAuthMechanism = OAuthAuto
+	case OAuthAuto, OAuthOAuthBearer, OAuthXOAuth2:
+	default:
+		return nil, fmt.Errorf("imapback: OAuth mechanism %q: must be auto, oauthbearer or xoauth2", cfg.OAuthMechanism)
 	}
 	if err := finishConfig(&cfg); err != nil { // views.go
 		return nil, err

@@ -100,7 +100,12 @@ func (u *upstream) login(req *pop3front.LoginRequest) error {
 // and takes the snapshot.
 func (u *upstream) open(ctx context.Context, req *pop3front.LoginRequest) (*maildrop, error) {
 	m := &maildrop{upstream: u}
-	err := m.do(ctx, "login", func() error { return u.login(req) })
+	err := m.do(ctx, "login", func() error {
+		if tok := loginOptions(ctx).BearerToken; tok != "" {
+			return u.loginBearer(req, tok) // oauthsasl.go
+		}
+		return u.login(req)
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -63,6 +63,11 @@ type LoginOptions struct {
 	// Attrs are added to the maildrop's LogAttrs (the POP3 session's
 	// end-of-session log line), e.g. the username modifiers used.
 	Attrs []slog.Attr
+	// BearerToken, if set, logs in as the LoginRequest's Username with
+	// this OAuth 2.0 access token (SASL OAUTHBEARER or XOAUTH2, see
+	// Config.OAuthMechanism) instead of its password. A refused token is
+	// reported as ErrTokenRejected.
+	BearerToken string
 }
 
 type loginOptionsKey struct{}

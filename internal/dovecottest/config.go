@@ -18,6 +18,7 @@ type config struct {
 	mailUID      int
 	mailGID      int
 	extra        string
+	oauth2File   string // oauth2 passdb settings; empty: no OAuth2
 }
 
 // render returns the text of a self-contained dovecot.conf (it includes
@@ -45,7 +46,11 @@ func (c config) render() string {
 	w("listen = 127.0.0.1")
 	w("ssl = no")
 	w("disable_plaintext_auth = no")
-	w("auth_mechanisms = plain login")
+	if c.oauth2File != "" {
+		w("auth_mechanisms = plain login xoauth2 oauthbearer")
+	} else {
+		w("auth_mechanisms = plain login")
+	}
 	w("auth_username_format = %%u")
 	w("login_trusted_networks = 127.0.0.0/8")
 	w("mail_location = maildir:~/Maildir")
@@ -61,6 +66,14 @@ func (c config) render() string {
 	w("passdb {")
 	w("  driver = passwd-file")
 	w("  args = scheme=PLAIN username_format=%%u %s", c.passwdFile)
+	if c.oauth2File != "" {
+		w("  mechanisms = plain login")
+		w("}")
+		w("passdb {")
+		w("  driver = oauth2")
+		w("  mechanisms = xoauth2 oauthbearer")
+		w("  args = %s", c.oauth2File)
+	}
 	w("}")
 	w("userdb {")
 	w("  driver = static")

@@ -27,6 +27,9 @@ type User struct {
 type Options struct {
 	// ExtraConfig is appended verbatim to the generated dovecot.conf.
 	ExtraConfig string
+	// OAuth2, if set, also accepts SASL XOAUTH2 and OAUTHBEARER logins
+	// whose bearer token an OAuth 2.0 provider vouches for (oauth2.go).
+	OAuth2 *OAuth2
 }
 
 // Dovecot is a running private Dovecot instance.
@@ -106,6 +109,12 @@ func StartWith(t testing.TB, opts Options, users ...User) *Dovecot {
 		mailUID:      mail.uid,
 		mailGID:      mail.gid,
 		extra:        opts.ExtraConfig,
+	}
+	if opts.OAuth2 != nil {
+		cfg.oauth2File = filepath.Join(dir, "oauth2.conf")
+		if err := os.WriteFile(cfg.oauth2File, []byte(opts.OAuth2.render()), 0o644); err != nil {
+			t.Fatalf("dovecottest: %v", err)
+		}
 	}
 	t.Cleanup(func() {
 		if t.Failed() {

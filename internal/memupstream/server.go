@@ -88,6 +88,10 @@ type Options struct {
 	// RefuseCreate makes CREATE fail with NO, for fault tests (a trash
 	// mailbox that cannot be created).
 	RefuseCreate bool
+	// CheckBearer, if set, offers AUTH=OAUTHBEARER (RFC 7628) and
+	// AUTH=XOAUTH2 besides PLAIN, and accepts a login as user when it
+	// returns true for the bearer token given (sasl.go).
+	CheckBearer func(user, token string) bool
 }
 
 // Server is a running in-memory IMAP server.
@@ -98,6 +102,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	users  map[string]*imapmemserver.User
+	pwds   map[string]string // for logins by bearer token
 	closed bool
 	served chan struct{}
 }
@@ -136,12 +141,14 @@ func Start(addr string, opts Options) (*Server, error) {
 		mem:    imapmemserver.New(),
 		ln:     ln,
 		users:  make(map[string]*imapmemserver.User),
+		pwds:   make(map[string]string),
 		served: make(chan struct{}),
 	}
 	move := caps.Has(imap.CapMove)
 	uidplus := caps.Has(imap.CapUIDPlus)
 	srvOpts.NewSession = func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-		sess := &session{Session: s.mem.NewSession(), uidExpunge: uidplus, refuseCreate: opts.RefuseCreate}
+		sess := &session{Session: s.mem.NewSession(), uidExpunge: uidplus, refuseCreate: opts.RefuseCreate,
+			checkBearer: opts.CheckBearer, password: s.password}
 		if move {
 			return &moveSession{sess}, nil, nil
 		}
@@ -170,8 +177,15 @@ func (s *Server) AddUser(username, password string) error {
 		return err
 	}
 	s.users[username] = u
+	s.pwds[username] = password
 	s.mem.AddUser(u)
 	return nil
+}
+
+func (s *Server) password(username string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pwds[username]
 }
 
 func (s *Server) user(username string) (*imapmemserver.User, error) {
@@ -234,6 +248,8 @@ type session struct {
 	imapserver.Session
 	uidExpunge   bool
 	refuseCreate bool
+	checkBearer  func(user, token string) bool // nil: PLAIN only
+	password     func(user string) string
 }
 
 func (s *session) Create(mailbox string, options *imap.CreateOptions) error {
