@@ -422,7 +422,11 @@ func (c *Config) Validate() error {
 	}
 	check(validKeyPair("tls", c.TLS.Cert, c.TLS.Key))
 
-	if c.Upstream.Address != demoAddress {
+	switch c.Upstream.Address {
+	case demoAddress:
+	case "": // as the packaged file ships
+		check(invalid("upstream.address", "is not set: put your IMAP server's host:port here"))
+	default:
 		check(validAddr("upstream.address", c.Upstream.Address))
 	}
 	if c.Upstream.Security != "" {

@@ -86,6 +86,7 @@ func Start(ctx context.Context, cfg *Config, opts Options) (*Gateway, error) {
 	gw.warn(cfg)
 	gw.current.Store(gen)
 	gw.gens = append(gw.gens, gen)
+	gw.observeGeneration(cfg, gen)
 
 	if err := gw.bindListeners(ctx, cfg); err != nil {
 		return nil, err
@@ -169,6 +170,20 @@ func (gw *Gateway) build(cfg *Config, prev *generation) (*generation, error) {
 	return gen, nil
 }
 
+// observeGeneration exports what alert rules compare live values with:
+// the connection caps and the certificate's expiry of the generation
+// that serves new sessions.
+func (gw *Gateway) observeGeneration(cfg *Config, gen *generation) {
+	gw.metrics.SetConnectionCaps(cfg.Limits.MaxConnections, cfg.Limits.MaxConnectionsPerIP, cfg.Limits.MaxSessionsPerUser)
+	var notAfter time.Time
+	if gen.certs != nil {
+		if leaf := gen.certs.cert.Load().Leaf; leaf != nil {
+			notAfter = leaf.NotAfter
+		}
+	}
+	gw.metrics.SetCertificate(cfg.TLS.Cert, notAfter)
+}
+
 // bindListeners binds the listeners cfg names that are not bound yet at
 // that address, and closes those cfg no longer names or moved.
 func (gw *Gateway) bindListeners(ctx context.Context, cfg *Config) error {
@@ -241,6 +256,7 @@ func (gw *Gateway) Reload(ctx context.Context, cfg *Config) error {
 		gw.level.Set(lv)
 	}
 	gw.cfg = cfg
+	gw.observeGeneration(cfg, gen)
 	up := gw.upstreamOf(cfg)
 	attrs := []any{"pop3", gw.POP3Addr(), "pop3s", gw.POP3SAddr(), "upstream", up.Address,
 		"delete", cfg.Policy.Delete, "seen", cfg.Policy.Seen, "log_level", cfg.Log.Level}

@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +71,15 @@ popbridge_pop3_sessions_total{end="quit"} 1
 		"popbridge_pop3_logins_total", "popbridge_pop3_messages_deleted_total", "popbridge_pop3_sessions_total"); err != nil {
 		t.Error(err)
 	}
+	for series, want := range map[string]int{
+		"popbridge_pop3_max_connections":        cfg.Limits.MaxConnections,
+		"popbridge_pop3_max_connections_per_ip": cfg.Limits.MaxConnectionsPerIP,
+		"popbridge_pop3_max_sessions_per_user":  cfg.Limits.MaxSessionsPerUser,
+	} {
+		if got := metricValue(t, gw, series); got != float64(want) {
+			t.Errorf("%s: got %v, want %d", series, got, want)
+		}
+	}
 
 	// The upstream goes away: not ready, and why.
 	gw.demo.Close()
@@ -89,4 +100,23 @@ popbridge_pop3_sessions_total{end="quit"} 1
 	if code, _ := get("/healthz"); code != 200 {
 		t.Errorf("/healthz = %d while the process serves", code)
 	}
+}
+
+// metricValue reads one sample, named with its labels as in the text
+// format, from the gateway's /metrics.
+func metricValue(t *testing.T, gw *Gateway, series string) float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	gw.metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for line := range strings.Lines(rec.Body.String()) {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			if err != nil {
+				t.Fatalf("%s: %v", series, err)
+			}
+			return v
+		}
+	}
+	t.Fatalf("metrics lack %s:\n%s", series, rec.Body)
+	return 0
 }

@@ -168,6 +168,9 @@ func TestGatewayTLS(t *testing.T) {
 	if r := old.cmd("STAT"); !strings.HasPrefix(r, "+OK") { // not dropped
 		t.Errorf("old session after reload: %q", r)
 	}
+	if got, want := metricValue(t, gw, "popbridge_tls_certificate_expiry_timestamp_seconds{file=\""+cert+"\"}"), float64(notAfter(t, cert).Unix()); got != want {
+		t.Errorf("certificate expiry metric after reload: got %v, want %v", got, want)
+	}
 
 	os.WriteFile(cert, []byte("truncated"), 0o600) // a botched renewal
 	if err := gw.Reload(context.Background(), gw.cfg); err == nil || !strings.Contains(err.Error(), "tls") {

@@ -131,3 +131,21 @@ func (c *pop3Client) capa() string {
 	}
 	return c.multi()
 }
+
+// notAfter is the expiry of the first certificate in a PEM file.
+func notAfter(t *testing.T, certFile string) time.Time {
+	t.Helper()
+	data, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		t.Fatalf("%s: no PEM block", certFile)
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.NotAfter
+}

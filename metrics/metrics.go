@@ -36,7 +36,13 @@ type Metrics struct {
 	upstreamAnomaly  *prometheus.CounterVec
 	penaltiesTotal   prometheus.Counter
 	penaltySeconds   prometheus.Counter
+
+	gateway gatewayMetrics // gateway.go
+	vault   vaultMetrics   // vault.go
 }
+
+// upstreamOps are the operations imapback reports (imapback.Observer).
+var upstreamOps = []string{"connect", "login", "examine", "snapshot", "fetch", "prefetch", "top", "noop", "commit", "logout", "probe"}
 
 // New declares and registers every metric on a fresh registry.
 func New() *Metrics {
@@ -104,6 +110,8 @@ func New() *Metrics {
 			Namespace: namespace, Subsystem: "pop3", Name: "auth_penalty_seconds_total",
 			Help: "Total delay imposed by failed-login penalties.",
 		}),
+		gateway: newGatewayMetrics(),
+		vault:   newVaultMetrics(),
 	}
 	m.Registry.MustRegister(
 		m.sessionsActive, m.sessionsTotal, m.sessionDuration, m.loginsTotal,
@@ -113,6 +121,19 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	// Label values from fixed sets start at zero, so an alert's rate()
+	// sees the first failure rather than a series appearing from nothing.
+	for _, op := range upstreamOps {
+		m.upstreamErrors.WithLabelValues(op)
+	}
+	for _, r := range []string{"ok", "failed", "none"} {
+		m.updatesTotal.WithLabelValues(r)
+	}
+	for _, k := range []string{"expunged", "size_mismatch"} { // imapback.Anomaly*
+		m.upstreamAnomaly.WithLabelValues(k)
+	}
+	m.Registry.MustRegister(m.gateway.collectors()...)
+	m.Registry.MustRegister(m.vault.collectors()...)
 	return m
 }
 

@@ -72,6 +72,16 @@ popbridge_pop3_sessions_total{end="quit"} 1
 # HELP popbridge_upstream_errors_total Failed upstream IMAP operations, by operation.
 # TYPE popbridge_upstream_errors_total counter
 popbridge_upstream_errors_total{op="commit"} 1
+popbridge_upstream_errors_total{op="connect"} 0
+popbridge_upstream_errors_total{op="examine"} 0
+popbridge_upstream_errors_total{op="fetch"} 0
+popbridge_upstream_errors_total{op="login"} 0
+popbridge_upstream_errors_total{op="logout"} 0
+popbridge_upstream_errors_total{op="noop"} 0
+popbridge_upstream_errors_total{op="prefetch"} 0
+popbridge_upstream_errors_total{op="probe"} 0
+popbridge_upstream_errors_total{op="snapshot"} 0
+popbridge_upstream_errors_total{op="top"} 0
 `
 	err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want),
 		"popbridge_pop3_commands_total", "popbridge_pop3_logins_total",

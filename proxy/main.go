@@ -27,12 +27,11 @@ func main() {
 
 // run is main without the process exit, so tests can drive it.
 func run(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "proxy.toml", "configuration file (TOML)")
-	checkOnly := fs.Bool("check-config", false, "validate the configuration file and exit")
-	debugWire := fs.String("debug-wire", "", "trace POP3 and IMAP lines (credentials redacted) of this `user`, or \"*\" for every session")
+	fs, configPath, checkOnly, debugWire := newFlagSet(stderr)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -99,6 +98,27 @@ wait:
 	}
 	logger.Info("stopped")
 	return 0
+}
+
+// newFlagSet declares the command line, as popbridge(8) and the README
+// document it (a test holds them to it).
+func newFlagSet(stderr io.Writer) (fs *flag.FlagSet, configPath *string, checkOnly *bool, debugWire *string) {
+	fs = flag.NewFlagSet("popbridge", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath = fs.String("config", "proxy.toml", "configuration `file` (TOML)")
+	checkOnly = fs.Bool("check-config", false, "validate the configuration file and exit: 0 valid, 2 invalid")
+	debugWire = fs.String("debug-wire", "", "trace POP3 and IMAP lines (credentials redacted) of this `user`, or \"*\" for every session")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: popbridge [-config FILE] [-check-config] [-debug-wire USER]
+
+popbridge serves POP3 sessions from an IMAP server. It reads FILE,
+serves until SIGTERM or SIGINT, and re-reads FILE on SIGHUP.
+
+`)
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), "\nSee popbridge(8) and the README for the configuration keys.\n")
+	}
+	return fs, configPath, checkOnly, debugWire
 }
 
 // reload re-reads the configuration file and applies it to new sessions.
