@@ -1,11 +1,18 @@
 package imapback
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
+	"net"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-sasl"
 
 	"github.com/popbridge/popbridge/internal/memupstream"
 	"github.com/popbridge/popbridge/pop3front"
@@ -149,5 +156,63 @@ func TestOAuthClientMessages(t *testing.T) {
 	x := NewXOAuth2Client("u", "t").(*oauthClient)
 	if resp, err := x.Next([]byte(`{"status":"401"}`)); err != nil || string(resp) != "\x01" || x.ServerError().Status != "401" {
 		t.Errorf("XOAUTH2 answer %q, %v; want %%x01", resp, err)
+	}
+}
+
+// Neither the log nor the wire trace carries the token (or its base64
+// form inside the SASL message), accepted or refused.
+func TestBearerTokenNotLogged(t *testing.T) {
+	const canary = "Canary-Token-7f3a9c"
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	w := &wire{}
+	srv, err := memupstream.Start("127.0.0.1:0", memupstream.Options{Wire: w,
+		CheckBearer: func(user, token string) bool { return token == canary+"ok" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.AddUser(testUser, testPass)
+	log := newBufLogger(&buf, &mu)
+	b, err := New(Config{Address: srv.Addr(), Security: SecurityNone, Logger: log, DialTimeout: 2 * time.Second, CommandTimeout: 2 * time.Second,
+		Trace: &pop3front.WireTrace{User: "*", Logger: log}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mech := range []OAuthMechanism{OAuthOAuthBearer, OAuthXOAuth2} {
+		b.cfg.OAuthMechanism = mech
+		if md, err := bearerLogin(b, canary+"ok"); err != nil {
+			t.Fatalf("%s: %v", mech, err)
+		} else {
+			md.Close()
+		}
+		if _, err := bearerLogin(b, canary+"no"); !errors.Is(err, ErrTokenRejected) {
+			t.Fatalf("%s: err = %v, want ErrTokenRejected", mech, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	logged := buf.String()
+	if !strings.Contains(logged, "AUTHENTICATE") || !strings.Contains(logged, "refused the bearer token") {
+		t.Fatalf("no trace or refusal logged: %s", logged)
+	}
+	if strings.Contains(logged, canary) {
+		t.Errorf("token logged: %s", logged)
+	}
+	// Nor the SASL messages in base64, as sent.
+	host, portStr, _ := net.SplitHostPort(srv.Addr())
+	port, _ := strconv.Atoi(portStr)
+	for _, c := range []sasl.Client{NewOAuthBearerClient(testUser, canary+"ok", host, port), NewXOAuth2Client(testUser, canary+"ok")} {
+		_, ir, _ := c.Start()
+		enc := base64.StdEncoding.EncodeToString(ir)
+		if !strings.Contains(w.String(), enc) {
+			t.Fatalf("the server did not see %q: the check below would prove nothing", enc)
+		}
+		if strings.Contains(logged, enc[len(enc)-16:]) {
+			t.Errorf("base64 of the SASL message logged: %s", logged)
+		}
+	}
+	if !strings.Contains(w.String(), "AUTHENTICATE OAUTHBEARER") {
+		t.Error("the server saw no AUTHENTICATE")
 	}
 }

@@ -18,6 +18,11 @@
 // SHA-256 of BODY[] per message), Messages (with the bytes), UIDValidity,
 // and Login for a logged-in go-imap client acting as another device.
 //
+// With Options.OAuth2, an instance also accepts SASL XOAUTH2 and
+// OAUTHBEARER logins through Dovecot's oauth2 passdb: tokens are checked by
+// RFC 7662 introspection at a provider (internal/oidctest), or locally as
+// signed JWTs with the provider's key.
+//
 // Dovecot's own POP3 service runs with pop3_uidl_format = %08Xu%08Xv (in
 // Dovecot's variable syntax X means lowercase hexadecimal), so its UIDLs are
 // exactly fmt.Sprintf("%08x%08x", uid, uidvalidity), the same as the

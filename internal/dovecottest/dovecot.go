@@ -112,7 +112,11 @@ func StartWith(t testing.TB, opts Options, users ...User) *Dovecot {
 	}
 	if opts.OAuth2 != nil {
 		cfg.oauth2File = filepath.Join(dir, "oauth2.conf")
-		if err := os.WriteFile(cfg.oauth2File, []byte(opts.OAuth2.render()), 0o644); err != nil {
+		keys := filepath.Join(dir, "keys")
+		if err := opts.OAuth2.writeKeys(keys); err != nil {
+			t.Fatalf("dovecottest: %v", err)
+		}
+		if err := os.WriteFile(cfg.oauth2File, []byte(opts.OAuth2.render(keys)), 0o644); err != nil {
 			t.Fatalf("dovecottest: %v", err)
 		}
 	}

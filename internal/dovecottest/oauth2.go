@@ -3,6 +3,8 @@ package dovecottest
 import (
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -16,13 +18,38 @@ type OAuth2 struct {
 	IntrospectionURL string // http://127.0.0.1:PORT/... (loopback only)
 	ClientID         string // the resource server's client at the provider
 	ClientSecret     string
-	// UsernameAttribute is the introspection field holding the user's
-	// login name; default "username".
+	// UsernameAttribute is the introspection field (or JWT claim) holding
+	// the user's login name; default "username" ("sub" with Local).
 	UsernameAttribute string
+	// Local, if set, validates signed JWT access tokens locally
+	// (introspection_mode = local) with this key instead of asking the
+	// provider: a revoked token then stays valid until it expires.
+	Local *JWTKey
 }
 
-// render returns the oauth2 passdb's settings file.
-func (o *OAuth2) render() string {
+// JWTKey is a provider's public signing key.
+type JWTKey struct {
+	ID  string // kid
+	Alg string // e.g. RS256
+	PEM []byte // PKIX public key, PEM
+}
+
+// writeKeys stores o.Local where Dovecot's dict lookup finds it:
+// DIR/<azp>/<alg>/<kid>, azp "default" for tokens without one.
+func (o *OAuth2) writeKeys(dir string) error {
+	if o.Local == nil {
+		return nil
+	}
+	d := filepath.Join(dir, "default", o.Local.Alg)
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(d, o.Local.ID), o.Local.PEM, 0o644)
+}
+
+// render returns the oauth2 passdb's settings file; keysDir holds the
+// keys for local validation.
+func (o *OAuth2) render(keysDir string) string {
 	u, err := url.Parse(o.IntrospectionURL)
 	if err != nil {
 		panic(fmt.Sprintf("dovecottest: introspection URL %q: %v", o.IntrospectionURL, err))
@@ -35,6 +62,16 @@ func (o *OAuth2) render() string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	w("# Written by popbridge's dovecottest for one test; do not edit.")
+	if o.Local != nil {
+		if o.UsernameAttribute == "" {
+			attr = "sub"
+		}
+		w("introspection_mode = local")
+		w("local_validation_key_dict = fs:posix:prefix=%s/", keysDir)
+		w("username_attribute = %s", attr)
+		w("username_format = %%u")
+		return b.String()
+	}
 	w("introspection_mode = post")
 	w("introspection_url = %s", u.String())
 	w("username_attribute = %s", attr)

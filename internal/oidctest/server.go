@@ -3,6 +3,8 @@ package oidctest
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"html/template"
@@ -154,6 +156,16 @@ func (s *Server) TokenCalls(grantType string) int {
 func (s *Server) TokenURL() string         { return s.Issuer + "/oauth/token" }
 func (s *Server) IntrospectionURL() string { return s.Issuer + "/oauth/introspect" }
 func (s *Server) KeysURL() string          { return s.Issuer + "/keys" }
+
+// SigningKey returns the key ID and the PEM (PKIX) public key that sign
+// JWT access tokens, with their algorithm.
+func (s *Server) SigningKey() (kid, alg string, pemKey []byte) {
+	der, err := x509.MarshalPKIXPublicKey(&s.st.key.key.PublicKey)
+	if err != nil {
+		panic(err) // an RSA public key always marshals
+	}
+	return s.st.key.id, "RS256", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
 
 // AddUser registers a user who can approve devices.
 func (s *Server) AddUser(name, password string) {

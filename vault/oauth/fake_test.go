@@ -321,3 +321,21 @@ func TestAuthCode(t *testing.T) {
 		t.Errorf("google authorization URL %s: want offline access with consent for the Gmail scope", gac.URL)
 	}
 }
+
+// A grant without a refresh token (stored by hand, or by a provider that
+// sent none) is marked for re-enrolment without asking the provider.
+func TestGrantWithoutRefreshToken(t *testing.T) {
+	p, s, _ := fakeProvider(t)
+	store := NewMemoryGrants()
+	store.PutGrant(context.Background(), alice, Tokens{Access: "old", AccessExpiry: time.Now().Add(-time.Minute)})
+	_, err := NewTokenSource(p, store, Options{}).AccessToken(context.Background(), alice)
+	if !IsReenroll(err) {
+		t.Fatalf("err = %v, want re-enrolment", err)
+	}
+	if st, _ := store.Status(alice); st.NeedsReenroll == "" {
+		t.Error("grant not marked for re-enrolment")
+	}
+	if len(s.forms) != 0 {
+		t.Errorf("%d token requests, want 0", len(s.forms))
+	}
+}

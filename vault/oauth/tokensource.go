@@ -208,7 +208,7 @@ func (s *TokenSource) refresh(ctx context.Context, user, rejected string) (Token
 		}
 		oe = &Error{Kind: kind, Op: "store", Err: err}
 	}
-	if oe.Kind == KindReenroll && called {
+	if oe.Kind == KindReenroll && oe.Op != "store" { // the grant exists but is dead
 		reason := "refresh token refused by the provider (" + oe.Code + ")"
 		if oe.Code == "" {
 			reason = "grant has no refresh token"
