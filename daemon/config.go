@@ -29,6 +29,7 @@ type Config struct {
 	Demo     DemoConfig     `toml:"demo"`
 	Metrics  MetricsConfig  `toml:"metrics"`
 	Log      LogConfig      `toml:"log"`
+	Auth     AuthConfig     `toml:"auth"` // authconfig.go
 
 	// DebugWire comes from the -debug-wire flag, never from the file: a
 	// user name, or "*", whose POP3 and IMAP lines are traced.
@@ -218,7 +219,8 @@ func defaultConfig() Config {
 			User:       "demo",
 			Password:   "demo",
 		},
-		Log: LogConfig{Level: "info", Format: "text"},
+		Log:  LogConfig{Level: "info", Format: "text"},
+		Auth: defaultAuthConfig(), // authconfig.go
 	}
 }
 
@@ -508,6 +510,7 @@ func (c *Config) Validate() error {
 	check(oneOf("log.level", c.Log.Level, logLevels))
 	check(oneOf("log.format", c.Log.Format, logFormats))
 	errs = append(errs, c.validateViews()...) // overrides.go
+	errs = append(errs, c.validateAuth()...)  // authconfig.go
 	return errors.Join(errs...)
 }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,7 @@ type Gateway struct {
 	metrics *metrics.Metrics
 	httpSrv *http.Server
 	demo    *memupstream.Server
+	vault   *vaultAuth // [auth] mode = "vault", or nil (vaultauth.go)
 	done    chan error
 
 	wrap        func(pop3front.Backend) pop3front.Backend // Options.WrapBackend, or nil
@@ -79,6 +81,13 @@ func Start(ctx context.Context, cfg *Config, opts Options) (*Gateway, error) {
 		}
 		gw.demo = demo
 	}
+	if cfg.Auth.Vault() {
+		va, err := openVault(ctx, &cfg.Auth, gw.metrics, logger)
+		if err != nil {
+			return nil, err
+		}
+		gw.vault = va
+	}
 	gen, err := gw.build(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -100,7 +109,8 @@ func Start(ctx context.Context, cfg *Config, opts Options) (*Gateway, error) {
 	logger.Info("POP3 gateway listening",
 		"pop3", gw.POP3Addr(), "pop3s", gw.POP3SAddr(),
 		"upstream", up.Address, "security", up.Security,
-		"mailbox", up.Mailbox, "folders", up.Folders, "delete", cfg.Policy.Delete, "seen", cfg.Policy.Seen)
+		"mailbox", up.Mailbox, "folders", up.Folders, "delete", cfg.Policy.Delete, "seen", cfg.Policy.Seen,
+		"auth", cfg.Auth.Mode)
 	ok = true
 	return gw, nil
 }
@@ -126,12 +136,16 @@ func (gw *Gateway) build(cfg *Config, prev *generation) (*generation, error) {
 		return nil, err
 	}
 	gen := &generation{backend: backend}
+	var up upstreamLogin = backend
+	if gw.vault != nil {
+		up = &vaultBackend{va: gw.vault, up: backend}
+	}
 	trace := wireTrace(cfg, gw.logger)
 	if gen.proxy, err = proxySettingsFor(cfg, gw.logger); err != nil {
 		return nil, err
 	}
 	gen.server = &pop3front.Server{
-		Backend:        gw.wrapped(withModifiers(cfg, backend)), // overrides.go
+		Backend:        gw.wrapped(withModifiers(cfg, up)), // overrides.go
 		Logger:         gw.logger,
 		Observer:       gw.metrics,
 		Greeting:       cfg.POP3.Greeting,
@@ -237,6 +251,11 @@ func (gw *Gateway) Reload(ctx context.Context, cfg *Config) error {
 		return errors.New("pop3.listen_tls needs [tls] cert and key")
 	}
 	cfg.DebugWire = old.DebugWire // a flag, not in the file
+	if !reflect.DeepEqual(old.Auth, cfg.Auth) {
+		// The store and token caches are opened once, at start.
+		gw.logger.Warn("config key changed but needs a restart; keeping the running value", "key", "auth")
+		cfg.Auth = old.Auth
+	}
 	gen, err := gw.build(cfg, gw.current.Load())
 	if err != nil {
 		return err
@@ -342,6 +361,10 @@ func (gw *Gateway) closeAux() {
 	if gw.demo != nil {
 		gw.demo.Close()
 	}
+	if gw.vault != nil {
+		gw.vault.close()
+		gw.vault = nil
+	}
 }
 
 func (gw *Gateway) startMetrics(ctx context.Context, addr string) error {
@@ -353,7 +376,14 @@ func (gw *Gateway) startMetrics(ctx context.Context, addr string) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", gw.metrics.Handler())
 	mux.HandleFunc("/healthz", healthz)
-	probe := func(ctx context.Context) error { return gw.current.Load().backend.Probe(ctx) }
+	probe := func(ctx context.Context) error {
+		if gw.vault != nil {
+			if err := gw.vault.ping(ctx); err != nil {
+				return err
+			}
+		}
+		return gw.current.Load().backend.Probe(ctx)
+	}
 	mux.Handle("/readyz", &readiness{probe: probe, timeout: 5 * time.Second, ttl: 2 * time.Second})
 	gw.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	gw.metricsAddr = l.Addr().String()
@@ -387,7 +417,9 @@ func newBackend(cfg *Config, up UpstreamConfig, obs imapback.Observer, logger *s
 		Overrides:          policyOverrides(cfg.Policy), // [[policy.override]]
 
 		ForwardClientAddress: up.ForwardClientAddress,
-		AllowMasterUser:      cfg.POP3.AllowMasterUser,
+		// A vault master-user login acts for the device's user.
+		AllowMasterUser: cfg.POP3.AllowMasterUser || cfg.Auth.Vault() && cfg.Auth.UpstreamAuth == UpstreamMaster,
+		OAuthMechanism:  imapback.OAuthMechanism(cfg.Auth.Mechanism),
 	})
 }
 

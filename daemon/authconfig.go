@@ -1,0 +1,200 @@
+package daemon
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/popbridge/popbridge/vault"
+)
+
+// AuthConfig is the [auth] section: how POP3 logins are checked and how
+// the gateway logs in upstream.
+//
+// In "passthrough" mode (the default) the POP3 username and password are
+// the IMAP ones. In "vault" mode POP3 devices log in with app passwords
+// the gateway issued (package vault), and the gateway logs in upstream
+// with an OAuth 2.0 access token (upstream_auth = "oauth2", RFC 7628
+// SASL) or as a master user acting for the mailbox owner
+// (upstream_auth = "master").
+type AuthConfig struct {
+	Mode string `toml:"mode"`
+	// Store is the vault's DSN (vault.Open): sqlite:PATH or postgres://...
+	Store string `toml:"store"`
+	// KeyFile holds the key sealing refresh tokens at rest (64 hex
+	// digits, mode 0600 or 0400). Required for delegated OAuth2.
+	KeyFile      string `toml:"key_file"`
+	UpstreamAuth string `toml:"upstream_auth"`
+	// Mechanism is the SASL mechanism of a bearer-token login.
+	Mechanism string `toml:"mechanism"`
+	// MasterUser and MasterPasswordFile: the Dovecot master user
+	// (upstream_auth = "master").
+	MasterUser         string `toml:"master_user"`
+	MasterPasswordFile string `toml:"master_password_file"`
+
+	OAuth2 OAuth2Config `toml:"oauth2"`
+}
+
+// OAuth2Config is the [auth.oauth2] section: the provider and the
+// gateway's client registration there.
+type OAuth2Config struct {
+	Provider         string   `toml:"provider"`
+	Tenant           string   `toml:"tenant"`
+	Issuer           string   `toml:"issuer"`
+	ClientID         string   `toml:"client_id"`
+	ClientSecretFile string   `toml:"client_secret_file"`
+	Scopes           []string `toml:"scopes"` // nil: the preset's
+	// Grant is "delegated" (each user's refresh token, enrolled once) or
+	// "client_credentials" (one app-only token for every mailbox).
+	Grant string `toml:"grant"`
+}
+
+// [auth] values.
+const (
+	AuthPassthrough = "passthrough"
+	AuthVault       = "vault"
+
+	UpstreamOAuth2 = "oauth2"
+	UpstreamMaster = "master"
+
+	GrantDelegated         = "delegated"
+	GrantClientCredentials = "client_credentials"
+)
+
+var (
+	authModes      = []string{AuthPassthrough, AuthVault}
+	upstreamAuths  = []string{UpstreamOAuth2, UpstreamMaster}
+	authMechanisms = []string{"auto", "oauthbearer", "xoauth2"}
+	oauthProviders = []string{"microsoft", "google", "oidc"}
+	oauthGrants    = []string{GrantDelegated, GrantClientCredentials}
+)
+
+func defaultAuthConfig() AuthConfig {
+	return AuthConfig{
+		Mode:         AuthPassthrough,
+		Store:        "sqlite:/var/lib/popbridge/vault.db",
+		UpstreamAuth: UpstreamOAuth2,
+		Mechanism:    "auto",
+		OAuth2:       OAuth2Config{Grant: GrantDelegated},
+	}
+}
+
+// Vault reports whether [auth] mode is "vault".
+func (a *AuthConfig) Vault() bool { return a.Mode == AuthVault }
+
+// delegated reports whether logins need each user's stored grant.
+func (a *AuthConfig) delegated() bool {
+	return a.Vault() && a.UpstreamAuth == UpstreamOAuth2 && a.OAuth2.Grant == GrantDelegated
+}
+
+// validateAuth checks [auth]. Files it names are checked as the daemon
+// will use them: the key file's permissions (vault.LoadKeyFile), the
+// secret files readable and not empty. Outside vault mode the other keys
+// are still checked for their form, so that a typo shows before the
+// switch.
+func (c *Config) validateAuth() []error {
+	var errs []error
+	check := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	a := &c.Auth
+	check(oneOf("auth.mode", a.Mode, authModes))
+	check(oneOf("auth.upstream_auth", a.UpstreamAuth, upstreamAuths))
+	check(oneOf("auth.mechanism", a.Mechanism, authMechanisms))
+	check(oneOf("auth.oauth2.grant", a.OAuth2.Grant, oauthGrants))
+	if a.OAuth2.Provider != "" {
+		check(oneOf("auth.oauth2.provider", a.OAuth2.Provider, oauthProviders))
+	}
+	for _, s := range a.OAuth2.Scopes {
+		if s == "" || strings.ContainsAny(s, " \t\r\n\"\\") {
+			check(invalid("auth.oauth2.scopes", "%q is not a scope token (RFC 6749 section 3.3)", s))
+		}
+	}
+	if !a.Vault() {
+		return errs
+	}
+	if !strings.HasPrefix(a.Store, "sqlite:") && !strings.HasPrefix(a.Store, "postgres://") && !strings.HasPrefix(a.Store, "postgresql://") {
+		check(invalid("auth.store", "must start with sqlite: or postgres://"))
+	}
+	if a.KeyFile != "" {
+		if _, err := vault.LoadKeyFile(a.KeyFile); err != nil {
+			check(invalid("auth.key_file", "%s", strings.TrimPrefix(err.Error(), "vault: ")))
+		}
+	} else if a.delegated() {
+		check(&fieldError{key: "auth.key_file", at: "auth.mode",
+			msg: "is required for delegated OAuth2 (it seals the refresh tokens); create one with `popbridge keygen PATH`"})
+	}
+	switch a.UpstreamAuth {
+	case UpstreamMaster:
+		if a.MasterUser == "" {
+			check(&fieldError{key: "auth.master_user", at: "auth.upstream_auth", msg: "is required for upstream_auth = \"master\""})
+		} else {
+			check(validText("auth.master_user", a.MasterUser, 1, 200))
+		}
+		if a.MasterPasswordFile == "" {
+			check(&fieldError{key: "auth.master_password_file", at: "auth.upstream_auth", msg: "is required for upstream_auth = \"master\""})
+		} else {
+			check(secretFile("auth.master_password_file", a.MasterPasswordFile))
+		}
+	case UpstreamOAuth2:
+		o := &a.OAuth2
+		switch o.Provider {
+		case "":
+			check(&fieldError{key: "auth.oauth2.provider", at: "auth.mode", msg: "is required for upstream_auth = \"oauth2\": microsoft | google | oidc"})
+		case "oidc":
+			if !strings.HasPrefix(o.Issuer, "https://") && !strings.HasPrefix(o.Issuer, "http://") {
+				check(&fieldError{key: "auth.oauth2.issuer", at: "auth.oauth2.provider", msg: "is required for provider = \"oidc\" (an https:// URL)"})
+			}
+		}
+		if o.ClientID == "" {
+			check(&fieldError{key: "auth.oauth2.client_id", at: "auth.oauth2.provider", msg: "is required"})
+		} else {
+			check(validText("auth.oauth2.client_id", o.ClientID, 1, 500))
+		}
+		if o.ClientSecretFile != "" {
+			check(secretFile("auth.oauth2.client_secret_file", o.ClientSecretFile))
+		} else if o.Grant == GrantClientCredentials {
+			check(&fieldError{key: "auth.oauth2.client_secret_file", at: "auth.oauth2.grant", msg: "is required for grant = \"client_credentials\""})
+		}
+	}
+	return errs
+}
+
+// secretFile checks that a file holding a secret can be read, is not
+// empty, and is not readable by group or others.
+func secretFile(key, path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return invalid(key, "%v", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return invalid(key, "%s is not a regular file", path)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return invalid(key, "%s has mode %04o: group and others must have no access (chmod 600)", path, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return invalid(key, "%v", err)
+	}
+	if strings.TrimSpace(string(b)) == "" {
+		return invalid(key, "%s is empty", path)
+	}
+	return nil
+}
+
+// readSecret reads a secret file checked by secretFile, without
+// surrounding white space.
+func readSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return s, nil
+}
