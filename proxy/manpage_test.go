@@ -5,7 +5,10 @@ import (
 	"io"
 	"os"
 	"strings"
+	"path/filepath"
 	"testing"
+
+	"github.com/popbridge/popbridge/daemon"
 )
 
 // TestFlagsDocumented: every command-line flag is in the man page the
@@ -47,7 +50,7 @@ func TestFlagsDocumented(t *testing.T) {
 // until the admin sets upstream.address, and only for that.
 func TestPackagedConfig(t *testing.T) {
 	const path = "../deploy/package/proxy.toml"
-	_, err := LoadConfig(path)
+	_, err := daemon.LoadConfig(path)
 	if err == nil || !strings.Contains(err.Error(), "upstream.address: is not set") {
 		t.Fatalf("packaged config: got error %v, want upstream.address not set", err)
 	}
@@ -59,7 +62,11 @@ func TestPackagedConfig(t *testing.T) {
 	if set == string(data) {
 		t.Fatal(`packaged config has no line address = ""`)
 	}
-	cfg, err := parseConfig(path, []byte(set))
+	setPath := filepath.Join(t.TempDir(), "proxy.toml")
+	if err := os.WriteFile(setPath, []byte(set), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := daemon.LoadConfig(setPath)
 	if err != nil {
 		t.Fatalf("packaged config with upstream.address set: %v", err)
 	}
