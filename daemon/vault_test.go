@@ -369,3 +369,92 @@ func storedTokens(t *testing.T, e *vaultEnv) vault.Tokens {
 	}
 	return t1
 }
+
+// TestVaultAppOnly: the client-credentials grant gives one app token for
+// every mailbox; no enrolment, no key file. Logins with USER/PASS and
+// AUTH PLAIN share the token: one request at the provider.
+func TestVaultAppOnly(t *testing.T) {
+	e := startVaultEnv(t, func(c *Config) {
+		c.Auth.KeyFile = ""
+		c.Auth.OAuth2.Grant = GrantClientCredentials
+		c.Auth.OAuth2.ClientID = oidctest.AppClientID
+		c.Auth.OAuth2.Scopes = []string{"mail"}
+		if err := os.WriteFile(c.Auth.OAuth2.ClientSecretFile, []byte(oidctest.AppClientSecret), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if code, _, errOut := e.admin(t, "enroll", vaultUser); code != 1 || !strings.Contains(errOut, "no enrolment") {
+		t.Errorf("enroll with app-only access: exit %d, %q; want 1 and no enrolment", code, errOut)
+	}
+	pw := e.addDevice(t, "scanner", "--allow", "127.0.0.0/8")
+
+	c, r := e.login(t, pw)
+	if !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("USER/PASS with an app-only token: %q", r)
+	}
+	if r := c.cmd("DELE 3"); !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("DELE 3: %q", r)
+	}
+	if r := c.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("QUIT: %q", r)
+	}
+	if f := e.flags(t); len(f) != 3 || !slices.Contains(f[2], imap.FlagDeleted) || slices.Contains(f[0], imap.FlagDeleted) {
+		t.Errorf("upstream flags after DELE 3 = %v", f)
+	}
+
+	c = dialPOP3(t, e.gw.POP3Addr())
+	if r := c.cmd("AUTH PLAIN " + b64("\x00"+vaultUser+"\x00"+pw)); !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("AUTH PLAIN with the device password: %q", r)
+	}
+	c.cmd("QUIT")
+	c = dialPOP3(t, e.gw.POP3Addr())
+	if r := c.cmd("AUTH PLAIN " + b64("\x00"+vaultUser+"\x00"+"wrong-password")); r != "-ERR [AUTH] Authentication failed.\r\n" {
+		t.Errorf("AUTH PLAIN with a wrong password: %q", r)
+	}
+	c.cmd("QUIT")
+	if got := e.op.TokenCalls("client_credentials"); got != 1 {
+		t.Errorf("client-credentials requests = %d, want 1 (the token is cached)", got)
+	}
+	if got := e.op.TokenCalls(oidctest.GrantRefresh); got != 0 {
+		t.Errorf("refresh requests = %d, want 0", got)
+	}
+	if got := metricValue(t, e.gw, `popbridge_vault_token_refreshes_total{result="ok"}`); got != 1 {
+		t.Errorf("token refreshes ok = %v, want 1", got)
+	}
+
+	// An app token the provider ended early is replaced: one more request.
+	e.op.ExpireAccessTokens()
+	c, r = e.login(t, pw)
+	if !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("login after the provider expired the app token: %q", r)
+	}
+	c.cmd("QUIT")
+	if got := e.op.TokenCalls("client_credentials"); got != 2 {
+		t.Errorf("client-credentials requests after an early expiry = %d, want 2", got)
+	}
+}
+
+// TestVaultProviderDown: the upstream refuses the cached token and the
+// provider cannot be reached for a new one: [SYS/TEMP], not a failed
+// login, and the grant is kept.
+func TestVaultProviderDown(t *testing.T) {
+	e := startVaultEnv(t, nil)
+	e.enroll(t)
+	pw := e.addDevice(t, "phone")
+	e.op.ExpireAccessTokens()
+	e.op.Close()
+	c, r := e.login(t, pw)
+	if r != "-ERR [SYS/TEMP] "+textProviderTemp+"\r\n" {
+		t.Errorf("provider down: %q, want -ERR [SYS/TEMP] %s", r, textProviderTemp)
+	}
+	c.cmd("QUIT")
+	if strings.Contains(e.logs.String(), "pop3 login failed") {
+		t.Error("an unreachable provider was logged as a failed login (fail2ban would ban the device)")
+	}
+	if got := metricValue(t, e.gw, `popbridge_vault_logins_total{result="temporary_error"}`); got != 1 {
+		t.Errorf("temporary_error logins = %v, want 1", got)
+	}
+	if got := metricValue(t, e.gw, `popbridge_vault_users_needing_reenrollment`); got != 0 {
+		t.Errorf("users needing re-enrolment = %v, want 0", got)
+	}
+}

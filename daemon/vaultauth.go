@@ -73,7 +73,7 @@ func openVault(ctx context.Context, a *AuthConfig, m *metrics.Metrics, logger *s
 		}
 		opts := oauth.Options{Observer: m, Logger: logger}
 		if a.OAuth2.Grant == GrantClientCredentials {
-			va.source = oauth.NewAppTokenSource(p, opts)
+			va.source = newAppSource(p, opts)
 		} else {
 			va.grants = &grantStore{store: store, changed: va.updateGauge}
 			va.source = oauth.NewTokenSource(p, va.grants, opts)
@@ -327,4 +327,38 @@ func (g *grantStore) MarkNeedsReenrollment(ctx context.Context, user, reason str
 		g.changed()
 	}
 	return err
+}
+
+// appSource is an AppTokenSource that can drop a token the upstream
+// refused, by starting over with a new source: the app token is one for
+// every user, so one refusal replaces it for all.
+type appSource struct {
+	p    *oauth.Provider
+	opts oauth.Options
+
+	mu      sync.Mutex
+	cur     *oauth.AppTokenSource
+	dropped string // the token last invalidated
+}
+
+func newAppSource(p *oauth.Provider, opts oauth.Options) *appSource {
+	return &appSource{p: p, opts: opts, cur: oauth.NewAppTokenSource(p, opts)}
+}
+
+func (a *appSource) AccessToken(ctx context.Context, user string) (string, error) {
+	a.mu.Lock()
+	cur := a.cur
+	a.mu.Unlock()
+	return cur.AccessToken(ctx, user)
+}
+
+// Invalidate drops token unless it was dropped already (sessions refused
+// together replace it once).
+func (a *appSource) Invalidate(user, token string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if token != a.dropped {
+		a.dropped = token
+		a.cur = oauth.NewAppTokenSource(a.p, a.opts)
+	}
 }
