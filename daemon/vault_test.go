@@ -62,16 +62,14 @@ type vaultEnv struct {
 	cfg  *Config
 	logs *logBuffer
 	dir  string
+	// flags reads the upstream mailbox's flags with the user's IMAP
+	// password, past the gateway.
+	flags func(t *testing.T) [][]imap.Flag
 }
 
 func startVaultEnv(t *testing.T, mod func(*Config)) *vaultEnv {
 	t.Helper()
-	op, err := oidctest.Start(oidctest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { op.Close() })
-	op.AddUser(vaultUser, vaultUserPW)
+	op := startProvider(t)
 	up, err := memupstream.Start("127.0.0.1:0", memupstream.Options{Profile: memupstream.ProfileFull,
 		CheckBearer: func(user, token string) bool {
 			active, who := introspect(op, token)
@@ -85,20 +83,46 @@ func startVaultEnv(t *testing.T, mod func(*Config)) *vaultEnv {
 	for i := range 3 {
 		up.Append(vaultUser, "INBOX", []byte("From: b@example.org\r\nSubject: vault "+strings.Repeat("x", i)+"\r\n\r\nbody\r\n"))
 	}
+	e := startVaultGateway(t, op, up.Addr(), mod)
+	e.up = up
+	e.flags = func(t *testing.T) [][]imap.Flag { return imapFlags(t, up.Addr(), vaultUser, upstreamPW) }
+	return e
+}
+
+// startProvider starts the test OpenID provider with the vault user.
+func startProvider(t *testing.T) *oidctest.Server {
+	t.Helper()
+	op, err := oidctest.Start(oidctest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { op.Close() })
+	op.AddUser(vaultUser, vaultUserPW)
+	return op
+}
+
+// startVaultGateway runs a vault-mode gateway over the IMAP server at
+// addr (plaintext on loopback unless mod says otherwise), delegated
+// OAuth2 at op, a SQLite store and every session traced.
+func startVaultGateway(t *testing.T, op *oidctest.Server, addr string, mod func(*Config)) *vaultEnv {
+	t.Helper()
 	dir := t.TempDir()
-	env := &vaultEnv{op: op, up: up, dir: dir}
+	env := &vaultEnv{op: op, dir: dir}
 	cfg := defaultConfig()
 	cfg.POP3.Listen = "127.0.0.1:0"
-	cfg.Upstream.Address = up.Addr()
+	cfg.Upstream.Address = addr
 	cfg.Limits.AuthPenaltyInitial = Duration{10 * time.Millisecond}
 	cfg.Limits.AuthPenaltyMax = Duration{40 * time.Millisecond}
 	cfg.DebugWire = "*"
 	cfg.Auth = AuthConfig{
 		Mode: AuthVault, Store: "sqlite:" + filepath.Join(dir, "vault.db"), KeyFile: env.file(t, "vault.key", ""),
 		UpstreamAuth: UpstreamOAuth2, Mechanism: "auto",
-		OAuth2: OAuth2Config{Provider: "oidc", Issuer: op.Issuer, ClientID: oidctest.ClientID,
+		OAuth2: OAuth2Config{Provider: "oidc", ClientID: oidctest.ClientID,
 			ClientSecretFile: env.file(t, "client.secret", oidctest.ClientSecret),
 			Scopes:           []string{"openid", "offline_access", "mail"}, Grant: GrantDelegated},
+	}
+	if op != nil {
+		cfg.Auth.OAuth2.Issuer = op.Issuer
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -199,12 +223,6 @@ func (e *vaultEnv) login(t *testing.T, pass string) (*pop3Client, string) {
 	c := dialPOP3(t, e.gw.POP3Addr())
 	c.cmd("USER " + vaultUser)
 	return c, c.cmd("PASS " + pass)
-}
-
-// flags reads the upstream mailbox's flags with the user's IMAP
-// password, past the gateway.
-func (e *vaultEnv) flags(t *testing.T) [][]imap.Flag {
-	return imapFlags(t, e.up.Addr(), vaultUser, upstreamPW)
 }
 
 func requireCurl(t *testing.T) string {
@@ -457,4 +475,14 @@ func TestVaultProviderDown(t *testing.T) {
 	if got := metricValue(t, e.gw, `popbridge_vault_users_needing_reenrollment`); got != 0 {
 		t.Errorf("users needing re-enrolment = %v, want 0", got)
 	}
+}
+
+// filepathIn writes a 0600 secret file named name beside sibling.
+func filepathIn(t *testing.T, sibling, name, content string) string {
+	t.Helper()
+	p := filepath.Join(filepath.Dir(sibling), name)
+	if err := os.WriteFile(p, []byte(content+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
