@@ -47,7 +47,14 @@ type OAuth2Config struct {
 	// Grant is "delegated" (each user's refresh token, enrolled once) or
 	// "client_credentials" (one app-only token for every mailbox).
 	Grant string `toml:"grant"`
+	// DemoListen is where the built-in demo provider serves when Issuer
+	// is "demo" (with upstream.address = "demo").
+	DemoListen string `toml:"demo_listen"`
 }
+
+// demoIssuer is the auth.oauth2.issuer that starts the built-in demo
+// OpenID provider (demo.go).
+const demoIssuer = "demo"
 
 // [auth] values.
 const (
@@ -75,7 +82,7 @@ func defaultAuthConfig() AuthConfig {
 		Store:        "sqlite:/var/lib/popbridge/vault.db",
 		UpstreamAuth: UpstreamOAuth2,
 		Mechanism:    "auto",
-		OAuth2:       OAuth2Config{Grant: GrantDelegated},
+		OAuth2:       OAuth2Config{Grant: GrantDelegated, DemoListen: "127.0.0.1:1180"},
 	}
 }
 
@@ -144,16 +151,23 @@ func (c *Config) validateAuth() []error {
 		case "":
 			check(&fieldError{key: "auth.oauth2.provider", at: "auth.mode", msg: "is required for upstream_auth = \"oauth2\": microsoft | google | oidc"})
 		case "oidc":
+			if o.Issuer == demoIssuer {
+				if c.Upstream.Address != demoAddress {
+					check(invalid("auth.oauth2.issuer", "\"demo\" needs upstream.address = \"demo\""))
+				}
+				check(validListen("auth.oauth2.demo_listen", o.DemoListen))
+				break
+			}
 			if !strings.HasPrefix(o.Issuer, "https://") && !strings.HasPrefix(o.Issuer, "http://") {
 				check(&fieldError{key: "auth.oauth2.issuer", at: "auth.oauth2.provider", msg: "is required for provider = \"oidc\" (an https:// URL)"})
 			}
 		}
-		if o.ClientID == "" {
+		if o.ClientID == "" && o.Issuer != demoIssuer {
 			check(&fieldError{key: "auth.oauth2.client_id", at: "auth.oauth2.provider", msg: "is required"})
-		} else {
+		} else if o.ClientID != "" {
 			check(validText("auth.oauth2.client_id", o.ClientID, 1, 500))
 		}
-		if o.ClientSecretFile != "" {
+		if o.ClientSecretFile != "" && o.Issuer != demoIssuer {
 			check(secretFile("auth.oauth2.client_secret_file", o.ClientSecretFile))
 		} else if o.Grant == GrantClientCredentials {
 			check(&fieldError{key: "auth.oauth2.client_secret_file", at: "auth.oauth2.grant", msg: "is required for grant = \"client_credentials\""})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/popbridge/popbridge/imapback"
 	"github.com/popbridge/popbridge/internal/memupstream"
+	"github.com/popbridge/popbridge/internal/oidctest"
 	"github.com/popbridge/popbridge/metrics"
 	"github.com/popbridge/popbridge/pop3front"
 )
@@ -35,7 +36,8 @@ type Gateway struct {
 	metrics *metrics.Metrics
 	httpSrv *http.Server
 	demo    *memupstream.Server
-	vault   *vaultAuth // [auth] mode = "vault", or nil (vaultauth.go)
+	vault   *vaultAuth       // [auth] mode = "vault", or nil (vaultauth.go)
+	demoOP  *oidctest.Server // the vault demo's provider, or nil (demovault.go)
 	done    chan error
 
 	wrap        func(pop3front.Backend) pop3front.Backend // Options.WrapBackend, or nil
@@ -75,7 +77,16 @@ func Start(ctx context.Context, cfg *Config, opts Options) (*Gateway, error) {
 	}()
 
 	if cfg.Upstream.Address == demoAddress {
-		demo, err := startDemo(cfg.Demo, logger)
+		var checkBearer func(user, token string) bool
+		if cfg.Auth.Vault() && cfg.Auth.OAuth2.Issuer == demoIssuer {
+			op, err := startDemoProvider(cfg, logger) // demovault.go
+			if err != nil {
+				return nil, err
+			}
+			gw.demoOP = op
+			checkBearer = demoCheckBearer(op)
+		}
+		demo, err := startDemo(cfg.Demo, checkBearer, logger)
 		if err != nil {
 			return nil, err
 		}
@@ -364,6 +375,9 @@ func (gw *Gateway) closeAux() {
 	if gw.vault != nil {
 		gw.vault.close()
 		gw.vault = nil
+	}
+	if gw.demoOP != nil {
+		gw.demoOP.Close()
 	}
 }
 

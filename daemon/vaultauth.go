@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/popbridge/popbridge/imapback"
+	"github.com/popbridge/popbridge/internal/oidctest"
 	"github.com/popbridge/popbridge/metrics"
 	"github.com/popbridge/popbridge/pop3front"
 	"github.com/popbridge/popbridge/vault"
@@ -37,7 +38,7 @@ type vaultAuth struct {
 // may name internals or be localised, and go to the log only.
 const (
 	textProviderTemp = "The mail provider cannot be reached now; try again later."
-	textReenroll     = "Access to this mailbox has expired or was revoked; the administrator must renew it."
+	textReenroll     = "Access to this mailbox was never granted, has expired or was revoked; the administrator must enrol it again."
 	textRefused      = "The mail server refused the gateway's access to this mailbox; the administrator must check it."
 	textVaultTemp    = "Temporary failure; try again later."
 )
@@ -108,6 +109,9 @@ func newOAuthProvider(ctx context.Context, a *AuthConfig) (*oauth.Provider, erro
 	o := a.OAuth2
 	cfg := oauth.Config{Provider: o.Provider, Tenant: o.Tenant, Issuer: o.Issuer,
 		ClientID: o.ClientID, ClientSecretFile: o.ClientSecretFile}
+	if o.Issuer == demoIssuer { // demo.go
+		cfg.Issuer, cfg.ClientID, cfg.ClientSecretFile, cfg.ClientSecret = demoIssuerURL(o), oidctest.ClientID, "", oidctest.ClientSecret
+	}
 	if len(o.Scopes) > 0 {
 		if o.Grant == GrantClientCredentials {
 			cfg.AppScopes = o.Scopes
