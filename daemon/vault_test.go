@@ -280,7 +280,9 @@ func TestVaultDelegatedEndToEnd(t *testing.T) {
 	}
 
 	// The provider ends the access token before its stated expiry: the
-	// upstream refuses it, the gateway refreshes once and logs in.
+	// upstream refuses it, the gateway refreshes once and logs in; the
+	// provider rotates the refresh token and the store keeps the new one.
+	enrolled := storedTokens(t, e)
 	e.op.ExpireAccessTokens()
 	c, r = e.login(t, pw)
 	if !strings.HasPrefix(r, "+OK") {
@@ -289,6 +291,9 @@ func TestVaultDelegatedEndToEnd(t *testing.T) {
 	c.cmd("QUIT")
 	if got := e.op.TokenCalls(oidctest.GrantRefresh); got != 1 {
 		t.Errorf("refreshes after the token expired = %d, want 1", got)
+	}
+	if rotated := storedTokens(t, e); rotated.Refresh == enrolled.Refresh || rotated.Access == enrolled.Access {
+		t.Error("the store still holds the enrolled tokens after a refresh with rotation")
 	}
 	c, r = e.login(t, pw)
 	if !strings.HasPrefix(r, "+OK") {
