@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -490,4 +491,27 @@ func filepathIn(t *testing.T, sibling, name, content string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestVaultReadiness: /readyz includes the store.
+func TestVaultReadiness(t *testing.T) {
+	e := startVaultEnv(t, func(c *Config) { c.Metrics.Listen = "127.0.0.1:0" })
+	get := func() (int, string) {
+		resp, err := http.Get("http://" + e.gw.MetricsAddr() + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = io.Copy(&b, resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	if code, body := get(); code != 200 {
+		t.Fatalf("/readyz with store and upstream up = %d %q, want 200", code, body)
+	}
+	e.gw.vault.store.Close()
+	time.Sleep(3 * time.Second) // past the readiness cache (2 s)
+	if code, body := get(); code != 503 || !strings.Contains(body, "vault store") {
+		t.Errorf("/readyz with the store closed = %d %q, want 503 naming the vault store", code, body)
+	}
 }
