@@ -4,8 +4,8 @@ import (
 	"flag"
 	"io"
 	"os"
-	"strings"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/popbridge/popbridge/daemon"
