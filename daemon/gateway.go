@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"reflect"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -161,7 +164,7 @@ func (gw *Gateway) build(cfg *Config, prev *generation) (*generation, error) {
 		Observer:       gw.metrics,
 		Greeting:       cfg.POP3.Greeting,
 		Implementation: cfg.POP3.Implementation,
-		Expire:         expireFor(cfg.Policy),
+		Expire:         expireFor(cfg),
 		Limits: pop3front.Limits{
 			MaxLineLength:        cfg.Limits.MaxLineLength,
 			MaxBadCommands:       cfg.Limits.MaxBadCommands,
@@ -470,17 +473,44 @@ func upstreamTLS(up UpstreamConfig, logger *slog.Logger) (*tls.Config, error) {
 	return c, nil
 }
 
-// expireFor derives the CAPA EXPIRE value (RFC 2449 section 6.7). The
-// gateway itself never removes mail the client did not delete, whatever
-// the delete policy, so retrieved messages are kept: NEVER. Under
-// hide_retrieved a retrieved message leaves the POP3 listing at the QUIT
-// that follows (it stays in the mailbox for IMAP clients): 0. The value
-// is the global [policy]'s; overrides and modifiers do not change it.
-func expireFor(p PolicyConfig) string {
-	if p.HideRetrieved {
-		return "0"
+// expireFor derives the CAPA EXPIRE value announced before login (RFC
+// 2449 section 6.7) from each policy's own (imapback.Policy.Expire).
+// When [[policy.override]] or the recent modifier can give a user
+// another value than [policy]'s, it is the smallest any user may get
+// followed by USER; after login the maildrop announces the user's own
+// (pop3front.Expirer).
+func expireFor(cfg *Config) string {
+	p := basePolicy(cfg.Policy)
+	base := p.Expire()
+	all := []string{base}
+	for _, o := range policyOverrides(cfg.Policy) {
+		all = append(all, o.Policy.Expire())
 	}
-	return "NEVER"
+	if slices.Contains(cfg.POP3.UserModifiers, "recent") {
+		p.HideRetrieved = false // what the recent modifier does (overrides.go)
+		all = append(all, p.Expire())
+	}
+	smallest, varies := base, false
+	for _, v := range all {
+		if v != base {
+			varies = true
+		}
+		if expireDays(v) < expireDays(smallest) {
+			smallest = v
+		}
+	}
+	if varies {
+		return smallest + " USER"
+	}
+	return base
+}
+
+// expireDays orders EXPIRE values: days, with NEVER above them all.
+func expireDays(v string) int {
+	if n, err := strconv.Atoi(v); err == nil {
+		return n
+	}
+	return math.MaxInt // NEVER
 }
 
 // wireTrace is the -debug-wire tracer, nil when off. Traced lines are

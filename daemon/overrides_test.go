@@ -59,11 +59,11 @@ max_age = "36h"
 
 	d := defaultConfig()
 	if d.Policy.UIDL != "dovecot" || !d.Policy.UIDLRequired || d.Policy.HideRetrieved || d.Policy.RetrievedKeyword != "$POP3Retrieved" ||
-		len(d.POP3.UserModifiers) != 0 || d.POP3.ModifierSeparator != ":" || expireFor(d.Policy) != "NEVER" {
+		len(d.POP3.UserModifiers) != 0 || d.POP3.ModifierSeparator != ":" || expireFor(&d) != "NEVER" {
 		t.Errorf("defaults: %+v %+v", d.Policy, d.POP3)
 	}
-	if expireFor(p) != "0" {
-		t.Errorf("EXPIRE under hide_retrieved = %q, want 0", expireFor(p))
+	if expireFor(cfg) != "0 USER" {
+		t.Errorf("EXPIRE before login = %q, want 0 USER (override 2 and the recent modifier show retrieved mail)", expireFor(cfg))
 	}
 }
 
@@ -282,5 +282,85 @@ func TestHideRetrievedGateway(t *testing.T) {
 	flags := imapFlags(t, srv.Addr(), "alice", "pw")
 	if len(flags) != 3 || !slices.ContainsFunc(flags[1], func(f imap.Flag) bool { return strings.EqualFold(string(f), "$POP3Retrieved") }) {
 		t.Errorf("upstream flags %v", flags)
+	}
+}
+
+// TestExpirePerUser: CAPA's EXPIRE follows each user's effective policy
+// (RFC 2449 section 6.7). When [[policy.override]] or the recent
+// modifier can change hide_retrieved, CAPA before login gives the
+// smallest value any user may get with USER, and after login the user's
+// own: EXPIRE 0 under hide_retrieved, NEVER otherwise.
+func TestExpirePerUser(t *testing.T) {
+	cases := []struct {
+		name, toml string
+		before     string
+		after      map[string]string // login name: EXPIRE line after login
+	}{
+		{"override hides", `
+[policy]
+hide_retrieved = false
+[[policy.override]]
+match = "scanner@*"
+hide_retrieved = true
+`, "EXPIRE 0 USER", map[string]string{"alice": "EXPIRE NEVER", "scanner@example.org": "EXPIRE 0"}},
+		{"override shows", `
+[policy]
+hide_retrieved = true
+[[policy.override]]
+match = "scanner@*"
+hide_retrieved = false
+`, "EXPIRE 0 USER", map[string]string{"alice": "EXPIRE 0", "scanner@example.org": "EXPIRE NEVER"}},
+		{"recent modifier", `
+[pop3]
+user_modifiers = ["recent"]
+recent_max_age = "7d"
+[policy]
+hide_retrieved = true
+`, "EXPIRE 0 USER", map[string]string{"alice": "EXPIRE 0", "recent:alice": "EXPIRE NEVER"}},
+		{"override without hide_retrieved", `
+[policy]
+hide_retrieved = true
+[[policy.override]]
+match = "scanner@*"
+delete = "keep"
+`, "EXPIRE 0", map[string]string{"alice": "EXPIRE 0", "scanner@example.org": "EXPIRE 0"}},
+		{"defaults", ``, "EXPIRE NEVER", map[string]string{"alice": "EXPIRE NEVER"}},
+	}
+	expireLine := func(capa string) string {
+		for _, l := range strings.Split(capa, "\r\n") {
+			if strings.HasPrefix(l, "EXPIRE") {
+				return l
+			}
+		}
+		return ""
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			parsed, err := parseConfig("x.toml", []byte(tc.toml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			gw, _, _, _, _ := startMemGateway(t, 1, func(c *Config) {
+				listen, addr := c.POP3.Listen, c.Upstream.Address
+				*c = *parsed
+				c.POP3.Listen, c.Upstream.Address = listen, addr
+			})
+			for user, want := range tc.after {
+				c := dialPOP3(t, gw.POP3Addr())
+				if got := expireLine(c.capa()); got != tc.before {
+					t.Errorf("CAPA before login: got %q, want %q", got, tc.before)
+				}
+				c.cmd("USER " + user)
+				if r := c.cmd("PASS pw"); !strings.HasPrefix(r, "+OK") {
+					t.Fatalf("login %s: %q", user, r)
+				}
+				if got := expireLine(c.capa()); got != want {
+					t.Errorf("%s: CAPA after login: got %q, want %q", user, got, want)
+				}
+				if r := c.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+					t.Fatalf("QUIT: %q", r)
+				}
+			}
+		})
 	}
 }

@@ -13,7 +13,7 @@ import (
 // leave the upstream exactly as it was (under the expunge and trash
 // policies, the most destructive ones).
 func TestDroppedConnectionChangesNothing(t *testing.T) {
-	for _, pol := range []policy{{"expunge", "quit"}, {"trash", "quit"}} {
+	for _, pol := range []policy{{Delete: "expunge", Seen: "quit"}, {Delete: "trash", Seen: "quit"}} {
 		t.Run(pol.Delete, func(t *testing.T) {
 			t.Parallel()
 			d := dovecottest.Start(t, dovecottest.User{Name: "u", Password: "pw"})

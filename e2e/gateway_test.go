@@ -17,8 +17,9 @@ import (
 
 // policy is the [policy] section of a gateway configuration.
 type policy struct {
-	Delete string // flag | keyword | trash | archive | expunge | keep
-	Seen   string // quit | never
+	Delete        string // flag | keyword | trash | archive | expunge | keep
+	Seen          string // quit | never
+	HideRetrieved bool   // hide_retrieved (retrieved_keyword left at its default)
 }
 
 // defaultPolicy is the shipped default.
@@ -77,11 +78,12 @@ delete = %q
 seen = %q
 trash = "Trash"
 archive = "Archive"
+hide_retrieved = %v
 
 [log]
 level = "debug"
 format = "text"
-`, addr, imapAddr, pol.Delete, pol.Seen)
+`, addr, imapAddr, pol.Delete, pol.Seen, pol.HideRetrieved)
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		return nil, err
 	}

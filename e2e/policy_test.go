@@ -27,13 +27,13 @@ func TestDeletePolicies(t *testing.T) {
 		// hidden says the next POP3 session no longer lists them.
 		hidden bool
 	}{
-		{pol: policy{"flag", "quit"}, deletedFlag: `\Deleted`, hidden: true},
-		{pol: policy{"keyword", "quit"}, deletedFlag: "$POP3Deleted", hidden: true},
-		{pol: policy{"trash", "quit"}, moveTo: "Trash", gone: true, hidden: true},
-		{pol: policy{"archive", "quit"}, moveTo: "Archive", gone: true, hidden: true},
-		{pol: policy{"expunge", "quit"}, gone: true, hidden: true},
-		{pol: policy{"keep", "quit"}},
-		{pol: policy{"flag", "never"}, deletedFlag: `\Deleted`, hidden: true},
+		{pol: policy{Delete: "flag", Seen: "quit"}, deletedFlag: `\Deleted`, hidden: true},
+		{pol: policy{Delete: "keyword", Seen: "quit"}, deletedFlag: "$POP3Deleted", hidden: true},
+		{pol: policy{Delete: "trash", Seen: "quit"}, moveTo: "Trash", gone: true, hidden: true},
+		{pol: policy{Delete: "archive", Seen: "quit"}, moveTo: "Archive", gone: true, hidden: true},
+		{pol: policy{Delete: "expunge", Seen: "quit"}, gone: true, hidden: true},
+		{pol: policy{Delete: "keep", Seen: "quit"}},
+		{pol: policy{Delete: "flag", Seen: "never"}, deletedFlag: `\Deleted`, hidden: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.pol.Delete+"/seen="+tc.pol.Seen, func(t *testing.T) {

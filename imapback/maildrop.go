@@ -44,12 +44,12 @@ type maildrop struct {
 	chosen     int                 // of those, the ones the window keeps
 	extraAttrs []slog.Attr         // LoginOptions.Attrs, for LogAttrs
 
-	mu     sync.Mutex   // serialises operations; taken before a stream's own lock
-	stream openStream   // the stream Open returned, until its Close
-	broken error        // set once the connection is torn down
-	done   bool         // Commit or Close ran: nothing more to do
-	gone   map[int]bool // indexes RETR or TOP found expunged (gone.go)
-	ahead  aheadState   // prefetch (prefetch.go)
+	mu     sync.Mutex       // serialises operations; taken before a stream's own lock
+	stream openStream       // the stream Open returned, until its Close
+	broken error            // set once the connection is torn down
+	done   bool             // Commit or Close ran: nothing more to do
+	gone   map[int]goneKind // indexes RETR or TOP answered "expunged" (gone.go)
+	ahead  aheadState       // prefetch (prefetch.go)
 }
 
 // openStream is what the maildrop needs from an open stream.
@@ -134,6 +134,9 @@ func (m *maildrop) Open(ctx context.Context, index int, sec pop3front.Section) (
 	if index < 0 || index >= len(m.msgs) {
 		return nil, fmt.Errorf("imapback: message index %d out of range", index)
 	}
+	if m.gone[index] == confirmedGone {
+		return nil, pop3front.ErrExpunged // gone.go
+	}
 	e := m.msgs[index]
 	if err := m.enter(ctx, int(e.folder)); err != nil { // folders.go
 		return nil, err
@@ -146,6 +149,9 @@ func (m *maildrop) Open(ctx context.Context, index int, sec pop3front.Section) (
 	key := aheadKey{index, sec.Top}
 	if s, ok := m.takeAhead(ctx, key); ok {
 		m.planAhead(key)
+		if !sec.Top {
+			m.retrieved(index)
+		}
 		st := &memStream{m: m, buf: s.body}
 		m.stream = st
 		return st, nil
@@ -155,7 +161,11 @@ func (m *maildrop) Open(ctx context.Context, index int, sec pop3front.Section) (
 		m.planAhead(key)
 		return rc, err
 	}
-	return m.openRetr(ctx, index, e)
+	rc, err := m.openRetr(ctx, index, e)
+	if err == nil {
+		m.retrieved(index)
+	}
+	return rc, err
 }
 
 // Close ends the session without changing anything upstream: LOGOUT

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/popbridge/popbridge/pop3front"
 )
 
 // checkPolicy settles the session's delete policy against the
@@ -43,3 +45,21 @@ func (m *maildrop) checkPolicy() error {
 	m.log.Error(text+"; refusing the session (set fallback to flag to allow it)", "policy", m.policy.Delete)
 	return permErr(text, errors.New(text))
 }
+
+// Expire is the CAPA EXPIRE value (RFC 2449 section 6.7) policy p
+// warrants. The gateway never removes mail the client did not delete,
+// whatever the delete policy, so retrieved messages are kept: "NEVER".
+// Under HideRetrieved a retrieved message leaves the POP3 listing at the
+// QUIT that follows (it stays in the mailbox for IMAP clients): "0".
+func (p Policy) Expire() string {
+	if p.HideRetrieved {
+		return "0"
+	}
+	return "NEVER"
+}
+
+// Expire implements pop3front.Expirer: the value for the session's
+// effective policy, overrides and login options included.
+func (m *maildrop) Expire() string { return m.policy.Expire() }
+
+var _ pop3front.Expirer = (*maildrop)(nil)

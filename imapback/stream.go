@@ -49,10 +49,12 @@ var errStreamClosed = errors.New("stream closed before its end")
 
 // openRetr sends UID FETCH u (UID RFC822.SIZE BODY.PEEK[]) and waits
 // until the body literal begins. It returns ErrExpunged, before producing
-// a byte, when the server has no such message (no data, Dovecot's
-// BODY[] NIL with [EXPUNGEISSUED], or a NO) or would send something else
-// than the snapshotted message (a literal or RFC822.SIZE of another size:
-// Courier's substitute, UW's wrong message). Callers hold m.mu.
+// a byte, when the server has no such message (Dovecot's BODY[] NIL with
+// [EXPUNGEISSUED], NO [EXPUNGEISSUED]) or would send something else than
+// the snapshotted message (a literal or RFC822.SIZE of another size:
+// Courier's substitute, UW's wrong message); errMaybeGone for an answer
+// that only may mean it is gone (no data, a NO without a code: gone.go).
+// Callers hold m.mu.
 func (m *maildrop) openRetr(ctx context.Context, index int, e entry) (io.ReadCloser, error) {
 	s := &retrStream{m: m, e: e, index: index, start: time.Now()}
 	m.conn.begin()
@@ -91,7 +93,7 @@ func (m *maildrop) openRetr(ctx context.Context, index int, e entry) (io.ReadClo
 		return nil, tempErr(lostText, err)
 	}
 	s.release(nil)
-	m.markGone(index)
+	m.markGone(index, err)
 	return nil, err
 }
 
@@ -129,14 +131,18 @@ func (s *retrStream) begin() error {
 		}
 	}
 	if err := s.op.result; err != nil {
-		if ie := imapError(err); goneNo(ie) {
+		switch k := goneNo(imapError(err)); k {
+		case confirmedGone:
 			log.Info("message gone upstream (NO)", "err", err)
-			return pop3front.ErrExpunged
+			return goneErr(k)
+		case maybeGone:
+			log.Info("fetch refused (NO without a code): answered as expunged, not confirmed", "err", err)
+			return goneErr(k)
 		}
 		return err
 	}
-	log.Info("message gone upstream (no data)")
-	return pop3front.ErrExpunged
+	log.Info("fetch returned no data: answered as expunged, not confirmed")
+	return errMaybeGone
 }
 
 func wholeBody(sec *imap.FetchItemBodySection) bool {

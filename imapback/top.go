@@ -64,7 +64,7 @@ func (m *maildrop) openTop(ctx context.Context, index int, e entry, lines int) (
 	})
 	if err != nil {
 		if errors.Is(err, pop3front.ErrExpunged) {
-			m.markGone(index)
+			m.markGone(index, err)
 			return nil, err
 		}
 		if imapError(err) == nil {
@@ -85,8 +85,9 @@ func (s *topStream) account(txt []byte) {
 	s.more = s.want > 0 && s.lines < s.want && int64(len(txt)) == s.chunk
 }
 
-// fetch runs one TOP fetch and reads it whole. A missing or mismatched
-// message is ErrExpunged.
+// fetch runs one TOP fetch and reads it whole. A message the server says
+// is gone, or a mismatched one, is ErrExpunged; no data or a NO without a
+// code is errMaybeGone (gone.go).
 func (s *topStream) fetch(header bool, off, n int64) (hdr, txt []byte, err error) {
 	e := s.e
 	opts := &imap.FetchOptions{UID: true, RFC822Size: true}
@@ -100,7 +101,7 @@ func (s *topStream) fetch(header bool, off, n int64) (hdr, txt []byte, err error
 		})
 	}
 	op := s.m.startFetch(e.uid, opts)
-	found := false
+	found, nilSeen := false, false
 	var size int64 = -1
 	var bad error
 	for msg := op.next(); msg != nil; msg = op.next() {
@@ -142,6 +143,7 @@ func (s *topStream) fetch(header bool, off, n int64) (hdr, txt []byte, err error
 		}
 		if hNil {
 			s.m.log.Info("message gone upstream (BODY[HEADER] NIL)", "msg", s.index+1, "uid", e.uid)
+			nilSeen = true
 			continue
 		}
 		found, size, hdr, txt = true, sz, h, t
@@ -154,13 +156,16 @@ func (s *topStream) fetch(header bool, off, n int64) (hdr, txt []byte, err error
 		return nil, nil, bad
 	}
 	if err := op.result; err != nil {
-		if ie := imapError(err); goneNo(ie) {
-			return nil, nil, pop3front.ErrExpunged
+		if k := goneNo(imapError(err)); k != notGone {
+			return nil, nil, goneErr(k)
 		}
 		return nil, nil, err
 	}
-	if !found {
+	if !found && nilSeen {
 		return nil, nil, pop3front.ErrExpunged
+	}
+	if !found {
+		return nil, nil, errMaybeGone
 	}
 	if size != e.size {
 		s.m.log.Warn("upstream would deliver a different message: treating it as expunged",

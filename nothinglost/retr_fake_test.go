@@ -95,6 +95,49 @@ func TestFRetrDropPipelined(t *testing.T) {
 	}
 }
 
+// TestFRetrRetriedAfterNO: the upstream refuses the first fetch of a
+// message with a NO without a code and serves it the second time. The
+// client is told "expunged", retries, gets the message whole, DELEs it,
+// and QUIT deletes it: a refusal that a later success contradicts is not
+// an expunge. The script fails on a QUIT update that leaves it out.
+func TestFRetrRetriedAfterNO(t *testing.T) {
+	msgs := fakeMsgs()
+	m := msgs[1] // message 2, UID 5
+	srv := fakeimap.Start(t, fakeimap.S(
+		fakeimap.Prelude(fakeCaps, 7, msgs...),
+		fakeimap.Expect(`UID FETCH 5 .*`),
+		fakeimap.SendTagged("NO temporarily unavailable"),
+		fakeimap.FetchBody(2, m),
+		fakeimap.Select(3, 7),
+		fakeimap.Expect(`UID STORE 5 \+FLAGS\.SILENT \(\\Deleted\)`),
+		fakeimap.SendTagged("OK Store completed"),
+		fakeimap.Expect(`UID EXPUNGE 5`),
+		fakeimap.Send("* 2 EXPUNGE"),
+		fakeimap.SendTagged("OK Expunge completed"),
+		fakeimap.Logout(),
+	))
+	g := startGateway(t, srv.Addr(), imapback.Policy{Delete: imapback.DeleteExpunge, Seen: imapback.SeenNever})
+	p := dial(t, g.Addr())
+	must(t, p.Login("u", "p"))
+	if l, err := p.Cmd("RETR 2"); err != nil || l != "-ERR Message 2 expunged." {
+		t.Fatalf("first RETR 2: got %q, %v; want -ERR Message 2 expunged.", l, err)
+	}
+	got, err := p.Retr(2)
+	must(t, err)
+	if !bytes.Equal(got, m.Body) {
+		t.Fatalf("second RETR 2: got %q, want %q", got, m.Body)
+	}
+	if _, err := p.OK("DELE 2"); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := p.Quit(); err != nil || !strings.HasPrefix(l, "+OK") {
+		t.Fatalf("QUIT: got %q, %v; want +OK", l, err)
+	}
+	if !srv.WaitDone(0, 5*time.Second) {
+		t.Fatalf("script not finished; received:\n%s", strings.Join(srv.Received(0), "\n"))
+	}
+}
+
 // TestFUntaggedMidFetch: untagged EXPUNGE and FETCH responses arrive in
 // the middle of a RETR. The message is served whole, numbering does not
 // shift, and QUIT applies exactly the DELE'd UID.

@@ -82,9 +82,9 @@ type Maildrop interface {
 
 	// Commit applies the session's outcome at QUIT (the UPDATE state).
 	// It returns nil only after the store confirmed every change
-	// (docs/design.md, invariant 3). Deleted and Retrieved hold 0-based indexes; Deleted
-	// excludes RSET ones. On error nothing outside Deleted/Retrieved may
-	// have changed.
+	// (docs/design.md, invariant 3). Deleted and Retrieved hold 0-based
+	// indexes and cover only what happened after the last RSET. On error
+	// nothing outside Deleted/Retrieved may have changed.
 	Commit(ctx context.Context, outcome Outcome) error
 
 	// Close ends the session with the store. It never changes the store.
@@ -93,8 +93,8 @@ type Maildrop interface {
 
 // Outcome is what a POP3 session asks the store to apply at QUIT.
 type Outcome struct {
-	Deleted   []int // message indexes marked by DELE and not RSET
-	Retrieved []int // message indexes fully sent by RETR
+	Deleted   []int // message indexes marked by DELE since the last RSET
+	Retrieved []int // message indexes fully sent by RETR since the last RSET
 }
 
 // Response codes (RFC 2449 section 8, RFC 3206).

@@ -1,5 +1,16 @@
 package pop3front
 
+import "strings"
+
+// Expirer is an optional interface of a Maildrop (tested with a type
+// assertion, like io.WriterTo): a maildrop whose retention depends on
+// its user implements it. Expire returns the CAPA EXPIRE value for this
+// session's user (RFC 2449 section 6.7: "NEVER" or a number of days,
+// without "USER"); "" announces none.
+type Expirer interface {
+	Expire() string
+}
+
 // cmdCAPA: RFC 2449 section 5. It lists exactly what this server
 // implements in the current state and can be used now: USER and SASL
 // only in AUTHORIZATION and only where the cleartext policy lets a
@@ -26,7 +37,7 @@ func (s *session) cmdCAPA(args []byte) error {
 		// would be left out when none is).
 		w.WriteString("SASL " + saslMechanisms + "\r\n")
 	}
-	if v := s.srv.Expire; v != "" {
+	if v := s.expire(); v != "" {
 		// RFC 2449 section 6.7: "EXPIRE" SP (days / "NEVER") [SP "USER"].
 		w.WriteString("EXPIRE " + safeText(v, 64) + "\r\n")
 	}
@@ -35,4 +46,19 @@ func (s *session) cmdCAPA(args []byte) error {
 	}
 	w.Write(terminator)
 	return nil
+}
+
+// expire is the EXPIRE value for the current state (RFC 2449 section
+// 6.7): Server.Expire before login; after it the user's own value, from
+// the maildrop when it is an Expirer, else Server.Expire without its
+// "USER" token, which belongs to the AUTHORIZATION state only.
+func (s *session) expire() string {
+	v := s.srv.Expire
+	if s.state() != stateTrans {
+		return v
+	}
+	if e, ok := s.drop.(Expirer); ok {
+		return e.Expire()
+	}
+	return strings.TrimSuffix(v, " USER")
 }

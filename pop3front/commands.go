@@ -278,13 +278,17 @@ func (s *session) cmdDELE(args []byte) error {
 	return nil
 }
 
-// cmdRSET: RFC 1939 section 5, unmark every deleted message.
+// cmdRSET: RFC 1939 section 5, unmark every deleted message. Like
+// Dovecot's own POP3 (which drops the \Seen changes it would make at
+// QUIT), RSET also forgets the retrievals so far: Commit then sees only
+// what was deleted or retrieved after the last RSET.
 func (s *session) cmdRSET(args []byte) error {
 	if ok, err := s.noArgs(args); !ok {
 		return err
 	}
 	clear(s.deleted)
 	s.nDeleted = 0
+	clear(s.retrieved)
 	s.ok("")
 	return nil
 }

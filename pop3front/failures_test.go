@@ -85,6 +85,47 @@ func TestQuitWithoutChanges(t *testing.T) {
 	noCommit(t, be) // nothing to apply: Commit is skipped
 }
 
+// TestRSETUndoesRetrievals: RSET forgets RETRs as well as DELEs, as
+// Dovecot's own POP3 does (it clears the \Seen changes it would make at
+// QUIT); QUIT applies only what came after the last RSET.
+func TestRSETUndoesRetrievals(t *testing.T) {
+	t.Run("only-before", func(t *testing.T) {
+		be, addr := startFake(t, nil)
+		cl := dial(t, addr)
+		cl.login()
+		runSteps(t, cl, []step{
+			{"RETR 1", "+OK 23 octets\r\nSubject: one\r\n\r\nHello\r\n.\r\n"},
+			{"RSET", "+OK\r\n"},
+			{"QUIT", "+OK Logging out.\r\n"},
+		})
+		cl.expectClosed()
+		waitCalls(t, be, "close")
+		if got := be.Commits(); len(got) != 0 {
+			t.Errorf("commits %+v, want none (RSET undid the RETR)", got)
+		}
+	})
+	t.Run("after-counts", func(t *testing.T) {
+		be, addr := startFake(t, nil)
+		cl := dial(t, addr)
+		cl.login()
+		runSteps(t, cl, []step{
+			{"RETR 1", "+OK 23 octets\r\nSubject: one\r\n\r\nHello\r\n.\r\n"},
+			{"RETR 3", "+OK 21 octets\r\nSubject: three\r\n\r\n..\r\n.\r\n"},
+			{"DELE 2", "+OK Marked to be deleted.\r\n"},
+			{"RSET", "+OK\r\n"},
+			{"RETR 3", "+OK 21 octets\r\nSubject: three\r\n\r\n..\r\n.\r\n"},
+			{"DELE 1", "+OK Marked to be deleted.\r\n"},
+			{"QUIT", "+OK Logging out.\r\n"},
+		})
+		cl.expectClosed()
+		waitCalls(t, be, "close")
+		want := []Outcome{{Deleted: []int{0}, Retrieved: []int{2}}}
+		if got := be.Commits(); !reflect.DeepEqual(got, want) {
+			t.Errorf("commits %+v, want %+v", got, want)
+		}
+	})
+}
+
 func TestQuitBeforeLogin(t *testing.T) {
 	be, addr := startFake(t, nil)
 	cl := dial(t, addr)

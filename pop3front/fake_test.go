@@ -23,6 +23,7 @@ type fakeBackend struct {
 	OneByte    bool          // streams deliver one octet per Read
 	Infos      []MessageInfo // overrides the snapshot Messages returns
 	LoginGate  chan struct{} // if set, Login waits for it (or ctx)
+	Expire     string        // if set, the maildrop is an Expirer with this value
 	mu         sync.Mutex
 	calls      []string
 	logins     []LoginRequest
@@ -74,10 +75,18 @@ func (b *fakeBackend) Login(ctx context.Context, req *LoginRequest) (Maildrop, e
 	if b.LoginErr != nil {
 		return nil, b.LoginErr
 	}
+	if b.Expire != "" {
+		return expireDrop{fakeDrop{b}}, nil
+	}
 	return fakeDrop{b}, nil
 }
 
 type fakeDrop struct{ b *fakeBackend }
+
+// expireDrop is a fakeDrop that knows its user's EXPIRE value.
+type expireDrop struct{ fakeDrop }
+
+func (d expireDrop) Expire() string { return d.b.Expire }
 
 func (d fakeDrop) Messages() []MessageInfo {
 	if d.b.Infos != nil {

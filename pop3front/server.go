@@ -31,7 +31,10 @@ type Server struct {
 	// 6.9); "" (the default) does not advertise it.
 	Implementation string
 	// Expire is the CAPA EXPIRE value (RFC 2449 section 6.7), e.g. "NEVER"
-	// or "0"; "" does not advertise it.
+	// or "0"; "" does not advertise it. When the value differs per user,
+	// it must be the smallest any user may get followed by " USER", and
+	// the maildrops should implement Expirer: after login CAPA gives the
+	// user's value.
 	Expire string
 	// TLSConfig is what ServeTLS handshakes with, and enables STLS (RFC
 	// 2595) on plain connections; nil offers no TLS. It should set

@@ -128,6 +128,46 @@ func TestShutdownDuringLogin(t *testing.T) {
 	}
 }
 
+// TestCapaExpirePerUser: RFC 2449 section 6.7. Before login CAPA gives
+// Server.Expire (the smallest value any user may get, with USER); after
+// login the maildrop's own value when it is an Expirer, else
+// Server.Expire without USER (a TRANSACTION-state value never has it).
+func TestCapaExpirePerUser(t *testing.T) {
+	for _, tc := range []struct {
+		name, server, drop string
+		before, after      string
+	}{
+		{"per user, this one NEVER", "0 USER", "NEVER", "EXPIRE 0 USER", "EXPIRE NEVER"},
+		{"per user, this one 0", "0 USER", "0", "EXPIRE 0 USER", "EXPIRE 0"},
+		{"one value for all", "NEVER", "", "EXPIRE NEVER", "EXPIRE NEVER"},
+		{"USER but no Expirer", "0 USER", "", "EXPIRE 0 USER", "EXPIRE 0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			be := newFake()
+			be.Expire = tc.drop
+			addr := testServer(t, &Server{Backend: be, Expire: tc.server})
+			cl := dial(t, addr)
+			expireLine := func(capa string) string {
+				for _, l := range strings.Split(capa, "\r\n") {
+					if strings.HasPrefix(l, "EXPIRE") {
+						return l
+					}
+				}
+				return ""
+			}
+			if got := expireLine(cl.cmd("CAPA")); got != tc.before {
+				t.Errorf("CAPA before login: got %q, want %q", got, tc.before)
+			}
+			cl.login()
+			if got := expireLine(cl.cmd("CAPA")); got != tc.after {
+				t.Errorf("CAPA after login: got %q, want %q", got, tc.after)
+			}
+			cl.cmd("QUIT")
+			cl.expectClosed()
+		})
+	}
+}
+
 func TestGreetingAndCapaOptions(t *testing.T) {
 	be := newFake()
 	srv := &Server{Backend: be, Greeting: "Hi\r\nthere", Implementation: "popbridge 1.0", Expire: "NEVER"}
