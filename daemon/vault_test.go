@@ -403,6 +403,7 @@ func TestVaultAppOnly(t *testing.T) {
 		c.Auth.OAuth2.Grant = GrantClientCredentials
 		c.Auth.OAuth2.ClientID = oidctest.AppClientID
 		c.Auth.OAuth2.Scopes = []string{"mail"}
+		c.POP3.UserModifiers = []string{"keep"}
 		if err := os.WriteFile(c.Auth.OAuth2.ClientSecretFile, []byte(oidctest.AppClientSecret), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -424,6 +425,19 @@ func TestVaultAppOnly(t *testing.T) {
 	}
 	if f := e.flags(t); len(f) != 3 || !slices.Contains(f[2], imap.FlagDeleted) || slices.Contains(f[0], imap.FlagDeleted) {
 		t.Errorf("upstream flags after DELE 3 = %v", f)
+	}
+
+	// A username modifier is taken off before the device password is
+	// checked: keep:USER logs in as USER, and its DELE keeps the message.
+	c = dialPOP3(t, e.gw.POP3Addr())
+	c.cmd("USER keep:" + vaultUser)
+	if r := c.cmd("PASS " + pw); !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("keep:%s with the device password: %q", vaultUser, r)
+	}
+	c.cmd("DELE 1")
+	c.cmd("QUIT")
+	if f := e.flags(t); slices.Contains(f[0], imap.FlagDeleted) {
+		t.Errorf("DELE under keep: deleted upstream: %v", f)
 	}
 
 	c = dialPOP3(t, e.gw.POP3Addr())
