@@ -74,7 +74,9 @@ func startVaultEnv(t *testing.T, mod func(*Config)) *vaultEnv {
 	up, err := memupstream.Start("127.0.0.1:0", memupstream.Options{Profile: memupstream.ProfileFull,
 		CheckBearer: func(user, token string) bool {
 			active, who := introspect(op, token)
-			return active && (who == user || who == oidctest.AppClientID)
+			// App-only tokens open only mailboxes the app was given
+			// (Add-MailboxPermission at Microsoft).
+			return active && (who == user || who == oidctest.AppClientID && user == vaultUser)
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -460,6 +462,28 @@ func TestVaultAppOnly(t *testing.T) {
 		t.Errorf("token refreshes ok = %v, want 1", got)
 	}
 
+	// A mailbox the app may not open: the token is refused, a fresh one
+	// too, and the device is told [SYS/PERM] (not a failed login); the
+	// log names the user.
+	e.up.AddUser("bob@example.org", "bob-imap-pw")
+	code, out, _ := e.admin(t, "device", "add", "bob@example.org", "phone")
+	bobPW := devicePwRE.FindStringSubmatch(out)
+	if code != 0 || bobPW == nil {
+		t.Fatalf("device add bob: %d %q", code, out)
+	}
+	c = dialPOP3(t, e.gw.POP3Addr())
+	c.cmd("USER bob@example.org")
+	if r := c.cmd("PASS " + bobPW[1]); r != "-ERR [SYS/PERM] "+textRefused+"\r\n" {
+		t.Errorf("app token for a mailbox without permission: %q, want -ERR [SYS/PERM] %s", r, textRefused)
+	}
+	c.cmd("QUIT")
+	if !regexp.MustCompile(`level=ERROR msg="upstream refused a fresh access token[^\n]*user=bob@example.org`).MatchString(e.logs.String()) {
+		t.Error("no error line naming bob for the refused app token")
+	}
+	if got := e.op.TokenCalls("client_credentials"); got != 2 {
+		t.Errorf("client-credentials requests after one refusal = %d, want 2 (one retry with a fresh token)", got)
+	}
+
 	// An app token the provider ended early is replaced: one more request.
 	e.op.ExpireAccessTokens()
 	c, r = e.login(t, pw)
@@ -467,8 +491,8 @@ func TestVaultAppOnly(t *testing.T) {
 		t.Fatalf("login after the provider expired the app token: %q", r)
 	}
 	c.cmd("QUIT")
-	if got := e.op.TokenCalls("client_credentials"); got != 2 {
-		t.Errorf("client-credentials requests after an early expiry = %d, want 2", got)
+	if got := e.op.TokenCalls("client_credentials"); got != 3 {
+		t.Errorf("client-credentials requests after an early expiry = %d, want 3", got)
 	}
 }
 
