@@ -553,3 +553,30 @@ func TestVaultReadiness(t *testing.T) {
 		t.Errorf("/readyz with the store closed = %d %q, want 503 naming the vault store", code, body)
 	}
 }
+
+// TestVaultReload: a reload keeps the vault (the store and token caches
+// are opened at start): a changed [auth] is reported and ignored, and
+// new sessions still log in with device passwords.
+func TestVaultReload(t *testing.T) {
+	e := startVaultEnv(t, nil)
+	e.enroll(t)
+	pw := e.addDevice(t, "phone")
+	next := *e.cfg
+	next.Auth.Mode = AuthPassthrough
+	next.Policy.Delete = "keep"
+	if err := e.gw.Reload(context.Background(), &next); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(e.logs.String(), `needs a restart; keeping the running value" key=auth`) {
+		t.Errorf("no warning that [auth] needs a restart:\n%s", e.logs)
+	}
+	c, r := e.login(t, pw)
+	if !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("device login after a reload: %q", r)
+	}
+	c.cmd("DELE 1")
+	c.cmd("QUIT")
+	if f := e.flags(t); slices.Contains(f[0], imap.FlagDeleted) {
+		t.Errorf("the reloaded policy (keep) was not applied: %v", f)
+	}
+}
