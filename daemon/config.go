@@ -42,6 +42,7 @@ type Config struct {
 	Metrics  MetricsConfig  `toml:"metrics"`
 	Pprof    PprofConfig    `toml:"pprof"` // pprof.go
 	Log      LogConfig      `toml:"log"`
+	Auth     AuthConfig     `toml:"auth"` // authconfig.go
 
 	// DebugWire comes from the -debug-wire flag, never from the file: a
 	// user name, or "*", whose POP3 and IMAP lines are traced.
@@ -256,7 +257,8 @@ func defaultConfig() Config {
 			User:       "demo",
 			Password:   "demo",
 		},
-		Log: LogConfig{Level: "info", Format: "text"},
+		Log:  LogConfig{Level: "info", Format: "text"},
+		Auth: defaultAuthConfig(), // authconfig.go
 	}
 }
 
@@ -640,6 +642,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.listenConflicts()...)
 	errs = append(errs, c.validateViews()...) // overrides.go
+	errs = append(errs, c.validateAuth()...)  // authconfig.go
 	return errors.Join(errs...)
 }
 

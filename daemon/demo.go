@@ -11,10 +11,14 @@ import (
 // so the gateway works out of the box with no other server. It also serves
 // IMAP on demo.imap_listen, so a newcomer can watch flags change from any
 // IMAP client while downloading and deleting over POP3.
-func startDemo(c DemoConfig, logger *slog.Logger) (*memupstream.Server, error) {
+//
+// checkBearer, when set, makes it accept OAUTHBEARER and XOAUTH2 logins
+// too (the vault demo, demovault.go).
+func startDemo(c DemoConfig, checkBearer func(user, token string) bool, logger *slog.Logger) (*memupstream.Server, error) {
 	srv, err := memupstream.Start(c.IMAPListen, memupstream.Options{
-		Profile: memupstream.ProfileFull,
-		Logger:  logger.With("component", "demo-upstream"),
+		Profile:     memupstream.ProfileFull,
+		Logger:      logger.With("component", "demo-upstream"),
+		CheckBearer: checkBearer,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("demo.imap_listen: %w", err)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"sync"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/popbridge/popbridge/imapback"
 	"github.com/popbridge/popbridge/internal/memupstream"
+	"github.com/popbridge/popbridge/internal/oidctest"
 	"github.com/popbridge/popbridge/metrics"
 	"github.com/popbridge/popbridge/pop3front"
 )
@@ -38,6 +40,8 @@ type Gateway struct {
 	httpSrv  *http.Server
 	pprofSrv *http.Server // [pprof] listen (pprof.go)
 	demo     *memupstream.Server
+	vault    *vaultAuth       // [auth] mode = "vault", or nil (vaultauth.go)
+	demoOP   *oidctest.Server // the vault demo's provider, or nil (demovault.go)
 	done     chan error
 
 	wrap        func(pop3front.Backend) pop3front.Backend // Options.WrapBackend, or nil
@@ -77,11 +81,27 @@ func Start(ctx context.Context, cfg *Config, opts Options) (*Gateway, error) {
 	}()
 
 	if cfg.Upstream.Address == demoAddress {
-		demo, err := startDemo(cfg.Demo, logger)
+		var checkBearer func(user, token string) bool
+		if cfg.Auth.Vault() && cfg.Auth.OAuth2.Issuer == demoIssuer {
+			op, err := startDemoProvider(cfg, logger) // demovault.go
+			if err != nil {
+				return nil, err
+			}
+			gw.demoOP = op
+			checkBearer = demoCheckBearer(op)
+		}
+		demo, err := startDemo(cfg.Demo, checkBearer, logger)
 		if err != nil {
 			return nil, err
 		}
 		gw.demo = demo
+	}
+	if cfg.Auth.Vault() {
+		va, err := openVault(ctx, &cfg.Auth, gw.metrics, logger)
+		if err != nil {
+			return nil, err
+		}
+		gw.vault = va
 	}
 	gen, err := gw.build(cfg, nil)
 	if err != nil {
@@ -109,7 +129,8 @@ func Start(ctx context.Context, cfg *Config, opts Options) (*Gateway, error) {
 	logger.Info("POP3 gateway listening",
 		"pop3", gw.POP3Addr(), "pop3s", gw.POP3SAddr(),
 		"upstream", up.Address, "security", up.Security,
-		"mailbox", up.Mailbox, "folders", up.Folders, "delete", cfg.Policy.Delete, "seen", cfg.Policy.Seen)
+		"mailbox", up.Mailbox, "folders", up.Folders, "delete", cfg.Policy.Delete, "seen", cfg.Policy.Seen,
+		"auth", cfg.Auth.Mode)
 	ok = true
 	return gw, nil
 }
@@ -135,12 +156,16 @@ func (gw *Gateway) build(cfg *Config, prev *generation) (*generation, error) {
 		return nil, err
 	}
 	gen := &generation{backend: backend}
+	var up upstreamLogin = backend
+	if gw.vault != nil {
+		up = &vaultBackend{va: gw.vault, up: backend}
+	}
 	trace := wireTrace(cfg, gw.logger)
 	if gen.proxy, err = proxySettingsFor(cfg, gw.logger); err != nil {
 		return nil, err
 	}
 	gen.server = &pop3front.Server{
-		Backend:        gw.wrapped(withModifiers(cfg, backend)), // overrides.go
+		Backend:        gw.wrapped(withModifiers(cfg, up)), // overrides.go
 		Logger:         gw.logger,
 		Observer:       gw.metrics,
 		Greeting:       cfg.POP3.Greeting,
@@ -232,6 +257,11 @@ func (gw *Gateway) Reload(ctx context.Context, cfg *Config) error {
 		return errors.New("pop3.listen_tls needs [tls] cert and key")
 	}
 	cfg.DebugWire = old.DebugWire // a flag, not in the file
+	if !reflect.DeepEqual(old.Auth, cfg.Auth) {
+		// The store and token caches are opened once, at start.
+		gw.logger.Warn("config key changed but needs a restart; keeping the running value", "key", "auth")
+		cfg.Auth = old.Auth
+	}
 	gen, err := gw.build(cfg, gw.current.Load())
 	if err != nil {
 		return err
@@ -340,6 +370,13 @@ func (gw *Gateway) closeAux() {
 	if gw.demo != nil {
 		gw.demo.Close()
 	}
+	if gw.vault != nil {
+		gw.vault.close()
+		gw.vault = nil
+	}
+	if gw.demoOP != nil {
+		gw.demoOP.Close()
+	}
 }
 
 func (gw *Gateway) startMetrics(ctx context.Context, addr string) error {
@@ -351,7 +388,14 @@ func (gw *Gateway) startMetrics(ctx context.Context, addr string) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", gw.metrics.Handler())
 	mux.HandleFunc("/healthz", healthz)
-	probe := func(ctx context.Context) error { return gw.current.Load().backend.Probe(ctx) }
+	probe := func(ctx context.Context) error {
+		if gw.vault != nil {
+			if err := gw.vault.ping(ctx); err != nil {
+				return err
+			}
+		}
+		return gw.current.Load().backend.Probe(ctx)
+	}
 	mux.Handle("/readyz", &readiness{probe: probe, timeout: 5 * time.Second, ttl: 2 * time.Second})
 	gw.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	gw.metricsAddr = l.Addr().String()
@@ -385,7 +429,9 @@ func newBackend(cfg *Config, up UpstreamConfig, obs imapback.Observer, logger *s
 		Overrides:          policyOverrides(cfg.Policy), // [[policy.override]]
 
 		ForwardClientAddress: up.ForwardClientAddress,
-		AllowMasterUser:      cfg.POP3.AllowMasterUser,
+		// A vault master-user login acts for the device's user.
+		AllowMasterUser: cfg.POP3.AllowMasterUser || cfg.Auth.Vault() && cfg.Auth.UpstreamAuth == UpstreamMaster,
+		OAuthMechanism:  imapback.OAuthMechanism(cfg.Auth.Mechanism),
 	})
 }
 

@@ -230,7 +230,7 @@ func policyOverrides(p PolicyConfig) []imapback.PolicyOverride {
 // upstream as the plain user ("alice") with the modifiers' policy. The
 // modifier never reaches the upstream.
 type modifierBackend struct {
-	b       *imapback.Backend
+	b       upstreamLogin // *imapback.Backend, or vaultBackend over it
 	sep     string
 	enabled map[UserModifier]bool
 	recent  struct {
@@ -241,7 +241,7 @@ type modifierBackend struct {
 
 // withModifiers wraps b when [pop3] user_modifiers enables any; else it
 // returns b itself.
-func withModifiers(cfg *Config, b *imapback.Backend) pop3front.Backend {
+func withModifiers(cfg *Config, b upstreamLogin) pop3front.Backend {
 	if len(cfg.POP3.UserModifiers) == 0 {
 		return b
 	}

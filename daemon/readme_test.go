@@ -20,7 +20,7 @@ import (
 // unset default.
 
 var (
-	tableHeadingRE = regexp.MustCompile("^### `\\[([a-z0-9_]+)\\]`")
+	tableHeadingRE = regexp.MustCompile("^### `\\[([a-z0-9_.]+)\\]`")
 	codeSpanRE     = regexp.MustCompile("`([^`]*)`")
 )
 

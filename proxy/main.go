@@ -5,6 +5,8 @@
 //	go run ./proxy                      # reads ./proxy.toml
 //	go run ./proxy -config /etc/popbridge/proxy.toml
 //	go run ./proxy -check-config -config FILE
+//	go run ./proxy -config FILE device add alice@example.org phone
+//	go run ./proxy keygen /etc/popbridge/vault.key
 package main
 
 import (
@@ -16,17 +18,25 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/popbridge/popbridge/daemon"
+	"github.com/popbridge/popbridge/vault"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(runIO(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // run is main without the process exit, so tests can drive it.
 func run(args []string, stderr io.Writer) int {
+	return runIO(args, os.Stdin, os.Stdout, stderr)
+}
+
+// runIO is run with the admin commands' input and output.
+func runIO(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs, configPath, checkOnly, debugWire := newFlagSet(stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -34,7 +44,10 @@ func run(args []string, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if fs.NArg() > 0 {
+	if fs.NArg() > 0 && fs.Arg(0) == "keygen" {
+		return keygen(fs.Args()[1:], stdout, stderr)
+	}
+	if fs.NArg() > 0 && !slices.Contains(daemon.AdminCommands, fs.Arg(0)) {
 		fmt.Fprintf(stderr, "unexpected arguments: %q\n", fs.Args())
 		return 2
 	}
@@ -43,6 +56,11 @@ func run(args []string, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "config error: %v\n", err)
 		return 2
+	}
+	if fs.NArg() > 0 {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		return daemon.RunAdmin(ctx, cfg, fs.Args(), stdin, stdout, stderr)
 	}
 	if *checkOnly {
 		for _, w := range cfg.Warnings() {
@@ -110,10 +128,14 @@ func newFlagSet(stderr io.Writer) (fs *flag.FlagSet, configPath *string, checkOn
 	debugWire = fs.String("debug-wire", "", "trace POP3 and IMAP lines (credentials redacted) of this `user`, or \"*\" for every session")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: popbridge [-config FILE] [-check-config] [-debug-wire USER]
+       popbridge [-config FILE] COMMAND ...    (with [auth] mode = "vault")
+       popbridge keygen PATH
 
 popbridge serves POP3 sessions from an IMAP server. It reads FILE,
 serves until SIGTERM or SIGINT, and re-reads FILE on SIGHUP.
 
+Commands, on the vault store while the gateway runs:
+`+adminUsage()+`
 `)
 		fs.PrintDefaults()
 		fmt.Fprint(fs.Output(), "\nSee popbridge(8) and the README for the configuration keys.\n")
@@ -133,4 +155,35 @@ func reload(ctx context.Context, gw *daemon.Gateway, path string, logger *slog.L
 	if err != nil {
 		logger.Error("configuration reload refused; the running configuration stays", "file", path, "err", err)
 	}
+}
+
+// keygen writes a new vault key file; it never overwrites one.
+func keygen(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprintln(stderr, "usage: popbridge keygen PATH")
+		return 2
+	}
+	if err := vault.GenerateKeyFile(args[0]); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "Wrote a new vault key to %s (mode 0600). Keep a copy: without it the stored grants cannot be read.\n", args[0])
+	return 0
+}
+
+// adminUsage is the vault's command list with keygen added.
+func adminUsage() string {
+	var b strings.Builder
+	added := false
+	for _, l := range strings.Split(vault.AdminUsage, "\n") {
+		if l == "usage:" {
+			continue
+		}
+		if l == "" && !added {
+			b.WriteString("  keygen PATH                              write a new vault key file (mode 0600)\n")
+			added = true
+		}
+		b.WriteString(l + "\n")
+	}
+	return b.String()
 }

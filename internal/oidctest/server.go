@@ -32,6 +32,10 @@ type Options struct {
 	JWTAccessTokens bool
 	// Logger receives the provider's logs; nil discards them.
 	Logger *slog.Logger
+	// Listen is the loopback address to serve on; default a free port
+	// on 127.0.0.1. The gateway's demo sets it so that admin commands in
+	// another process find the provider.
+	Listen string
 }
 
 // Fixed client registrations. Every client is confidential
@@ -87,7 +91,11 @@ func Start(opts Options) (*Server, error) {
 		grants: []oidc.GrantType{oidc.GrantTypeClientCredentials}}
 	st.clients[ResourceID] = &client{id: ResourceID, secret: ResourceSecret, tokenType: tokenType}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := opts.Listen
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
