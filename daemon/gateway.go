@@ -36,6 +36,7 @@ type Gateway struct {
 	level   *slog.LevelVar // nil when the caller manages log levels
 	metrics *metrics.Metrics
 	httpSrv *http.Server
+	web     *webServer // [web], started by startWeb (webconfig.go), or nil
 	demo    *memupstream.Server
 	done    chan error
 
@@ -341,6 +342,9 @@ func (gw *Gateway) Close() {
 func (gw *Gateway) closeAux() {
 	if gw.httpSrv != nil {
 		gw.httpSrv.Close()
+	}
+	if gw.web != nil {
+		gw.web.srv.Close()
 	}
 	if gw.demo != nil {
 		gw.demo.Close()
