@@ -196,7 +196,11 @@ func (gw *Gateway) startWeb(ctx context.Context, c WebConfig, h http.Handler) er
 			MinVersion: tls.VersionTLS12,
 			NextProtos: []string{"h2", "http/1.1"},
 			GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-				return gw.current.Load().certs.getCertificate(hello)
+				certs := gw.current.Load().certs
+				if certs == nil { // a reload dropped [tls]
+					return nil, errors.New("web: no [tls] certificate")
+				}
+				return certs.getCertificate(hello)
 			},
 		}
 		l = tls.NewListener(l, srv.TLSConfig)
