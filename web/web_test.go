@@ -540,3 +540,43 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("plain http on loopback: %v", err)
 	}
 }
+
+// TestCallbackRefusesInjectedCode: a code the provider issued to another
+// browser's sign-in (say, the attacker's own) delivered to the victim's
+// callback with the victim's state does not sign the victim in as the
+// attacker: the victim's PKCE verifier does not match (RFC 7636 section
+// 1), and the nonce would not either.
+func TestCallbackRefusesInjectedCode(t *testing.T) {
+	e := newEnv(t, nil)
+	noFollow := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+	victim := e.browser()
+	victim.hc.CheckRedirect = noFollow
+	resp, _ := victim.get("/login")
+	vloc, _ := url.Parse(resp.Header.Get("Location"))
+
+	// The attacker signs in up to the provider's redirect and keeps the code.
+	attacker := e.browser()
+	var code string
+	attacker.hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Path == "/callback" {
+			code = req.URL.Query().Get("code")
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	attacker.signIn("mallory@example.org", "")
+	if code == "" {
+		t.Fatal("no code captured from the attacker's sign-in")
+	}
+	resp, page := victim.get("/callback?code=" + url.QueryEscape(code) + "&state=" + url.QueryEscape(vloc.Query().Get("state")))
+	if resp.StatusCode == http.StatusSeeOther || strings.Contains(page, "mallory") {
+		t.Fatalf("injected code: got HTTP %d, signed in:\n%s", resp.StatusCode, page)
+	}
+	if victim.sessionCookie() != "" {
+		t.Error("victim got a session cookie from an injected code")
+	}
+	if got := e.obs.get("signin invalid"); got != 1 {
+		t.Errorf("signin invalid: got %d, want 1", got)
+	}
+}
