@@ -43,6 +43,7 @@ type Config struct {
 	Pprof    PprofConfig    `toml:"pprof"` // pprof.go
 	Log      LogConfig      `toml:"log"`
 	Auth     AuthConfig     `toml:"auth"` // authconfig.go
+	Web      WebConfig      `toml:"web"`  // webconfig.go
 
 	// DebugWire comes from the -debug-wire flag, never from the file: a
 	// user name, or "*", whose POP3 and IMAP lines are traced.
@@ -557,6 +558,7 @@ func (c *Config) Validate() error {
 		check(invalid("pop3.proxy_protocol", "needs proxy_trusted (the proxies' addresses)"))
 	}
 	check(validKeyPair("tls", c.TLS.Cert, c.TLS.Key))
+	c.Web.validate(c.TLS, check) // webconfig.go
 
 	switch c.Upstream.Address {
 	case demoAddress:

@@ -39,6 +39,7 @@ type Gateway struct {
 	metrics  *metrics.Metrics
 	httpSrv  *http.Server
 	pprofSrv *http.Server // [pprof] listen (pprof.go)
+	web      *webServer   // [web], started by startWeb (webconfig.go), or nil
 	demo     *memupstream.Server
 	vault    *vaultAuth       // [auth] mode = "vault", or nil (vaultauth.go)
 	demoOP   *oidctest.Server // the vault demo's provider, or nil (demovault.go)
@@ -366,6 +367,9 @@ func (gw *Gateway) closeAux() {
 	}
 	if gw.httpSrv != nil {
 		gw.httpSrv.Close()
+	}
+	if gw.web != nil {
+		gw.web.srv.Close()
 	}
 	if gw.demo != nil {
 		gw.demo.Close()

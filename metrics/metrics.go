@@ -39,6 +39,7 @@ type Metrics struct {
 
 	gateway gatewayMetrics // gateway.go
 	vault   vaultMetrics   // vault.go
+	web     webMetrics     // web.go
 }
 
 // upstreamOps are the operations imapback reports (imapback.Observer).
@@ -112,6 +113,7 @@ func New() *Metrics {
 		}),
 		gateway: newGatewayMetrics(),
 		vault:   newVaultMetrics(),
+		web:     newWebMetrics(),
 	}
 	m.Registry.MustRegister(
 		m.sessionsActive, m.sessionsTotal, m.sessionDuration, m.loginsTotal,
@@ -134,6 +136,7 @@ func New() *Metrics {
 	}
 	m.Registry.MustRegister(m.gateway.collectors()...)
 	m.Registry.MustRegister(m.vault.collectors()...)
+	m.Registry.MustRegister(m.web.collectors()...)
 	return m
 }
 

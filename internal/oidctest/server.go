@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -320,4 +321,14 @@ func ApproveDevice(ctx context.Context, verificationURI, userCode, user, passwor
 		return errors.New("no result page after sign-in")
 	}
 	return nil
+}
+
+// AddRedirectURI registers another redirect URI of ClientID, for a
+// relying party (the web page) whose address is known only once its test
+// server listens. Call it before the first authorization request.
+func (s *Server) AddRedirectURI(uri string) {
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	c := s.st.clients[ClientID]
+	c.redirects = append(slices.Clip(c.redirects), uri)
 }
