@@ -34,7 +34,7 @@ func TestDSlowAndStalledReaders(t *testing.T) {
 		must(t, p.Send("DELE 1\r\nRETR 2\r\n"))
 		p.Line()
 		p.Line()
-		// Read nothing more: the gateway's write deadline (1s) must end
+		// Read nothing more: the gateway's write deadline (fastLimits) must end
 		// the session and release the upstream connection.
 		if err := e.fp.WaitActive(ctx, 0); err != nil {
 			t.Fatalf("upstream connection of a stalled reader not released: %d active", e.fp.Active())
