@@ -91,20 +91,21 @@ type Policy struct {
 	MaxAge           time.Duration // list only messages received within it; 0: all
 }
 
-// Observer receives one call per upstream operation, for metrics. op is
-// one of "connect", "login", "examine", "snapshot", "fetch", "top",
-// "noop", "commit", "logout" and "probe". It must be safe for concurrent
-// use and must not block.
+// Observer receives upstream events, for metrics. It must be safe for
+// concurrent use and must not block. A nil Observer is allowed.
 type Observer interface {
+	// UpstreamOp is called once per upstream operation. op is one of
+	// "connect", "login", "examine", "snapshot", "fetch", "prefetch",
+	// "top", "noop", "commit", "logout" and "probe".
 	UpstreamOp(op string, d time.Duration, err error)
-}
-
-// CommitObserver is an optional interface of Config.Observer: Committed
-// is called after every QUIT update the upstream confirmed, with the
-// delete policy applied (after any override or fallback) and how many
-// messages it was applied to.
-type CommitObserver interface {
+	// Committed is called after every QUIT update the upstream
+	// confirmed, with the delete policy applied (after any override or
+	// fallback) and how many messages it was applied to.
 	Committed(policy string, deleted int)
+	// Anomaly is called once per message the upstream did not serve as
+	// snapshotted; kind is AnomalyExpunged or AnomalySizeMismatch
+	// (quirks.go).
+	Anomaly(kind string)
 }
 
 // Config configures a Backend.

@@ -389,6 +389,9 @@ func (o *countingObserver) UpstreamOp(op string, d time.Duration, err error) {
 	o.ops[op]++
 }
 
+func (o *countingObserver) Committed(string, int) {}
+func (o *countingObserver) Anomaly(string)        {}
+
 func TestObserver(t *testing.T) {
 	e := newEnv(t, memupstream.ProfileFull, seed(2), nil)
 	o := &countingObserver{ops: map[string]int{}}

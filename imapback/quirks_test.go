@@ -185,6 +185,7 @@ type anomalies struct {
 }
 
 func (a *anomalies) UpstreamOp(string, time.Duration, error) {}
+func (a *anomalies) Committed(string, int)                   {}
 func (a *anomalies) Anomaly(kind string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -188,9 +188,7 @@ func (s *session) waitPenalty() error {
 	if d <= 0 {
 		return nil
 	}
-	if po, ok := s.srv.Observer.(PenaltyObserver); ok {
-		po.AuthPenalty(d)
-	}
+	s.obs.AuthPenalty(d)
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

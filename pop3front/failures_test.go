@@ -419,3 +419,5 @@ func (o *recObserver) Login(m, r string)                      { o.add("login %s 
 func (o *recObserver) Command(n string)                       { o.add("cmd %s", n) }
 func (o *recObserver) Retrieved(top bool, n int64)            { o.add("retrieved %v %d", top, n) }
 func (o *recObserver) Update(deleted int, res string)         { o.add("update %d %s", deleted, res) }
+func (o *recObserver) AuthPenalty(time.Duration)              {}
+func (o *recObserver) TLSHandshake(string, string, error)     {}

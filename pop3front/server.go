@@ -320,3 +320,5 @@ func (nopObserver) Login(string, string)               {}
 func (nopObserver) Command(string)                     {}
 func (nopObserver) Retrieved(bool, int64)              {}
 func (nopObserver) Update(int, string)                 {}
+func (nopObserver) AuthPenalty(time.Duration)          {}
+func (nopObserver) TLSHandshake(string, string, error) {}

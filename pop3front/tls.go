@@ -23,16 +23,14 @@ func (s *session) startTLS() error {
 	ctx, cancel := context.WithDeadline(s.ctx, deadline)
 	err := tc.HandshakeContext(ctx)
 	cancel()
-	if o, ok := s.obs.(TLSObserver); ok {
-		mode, version := "stls", ""
-		if s.implicitTLS {
-			mode = "implicit"
-		}
-		if err == nil {
-			version = tls.VersionName(tc.ConnectionState().Version)
-		}
-		o.TLSHandshake(mode, version, err)
+	mode, version := "stls", ""
+	if s.implicitTLS {
+		mode = "implicit"
 	}
+	if err == nil {
+		version = tls.VersionName(tc.ConnectionState().Version)
+	}
+	s.obs.TLSHandshake(mode, version, err)
 	if err != nil {
 		return err
 	}
