@@ -303,6 +303,11 @@ func (b *Backend) Probe(ctx context.Context) (err error) {
 // username are refused with pop3front.ErrAuthFailed without contacting
 // the upstream.
 func (b *Backend) Login(ctx context.Context, req *pop3front.LoginRequest) (pop3front.Maildrop, error) {
+	return b.login(ctx, req, LoginOptions{})
+}
+
+// login is Login with opts (LoginWith, login.go).
+func (b *Backend) login(ctx context.Context, req *pop3front.LoginRequest, opts LoginOptions) (pop3front.Maildrop, error) {
 	log := b.log.With("user", req.Username)
 	if isMasterLogin(req) {
 		log = log.With("authzid", req.AuthzID)
@@ -325,7 +330,7 @@ func (b *Backend) Login(ctx context.Context, req *pop3front.LoginRequest) (pop3f
 		return nil, err
 	}
 	u.log = log
-	m, err := u.open(ctx, req)
+	m, err := u.open(ctx, req, opts)
 	if err != nil {
 		u.kill()
 		u.closeClient()
