@@ -313,7 +313,7 @@ func (b *Backend) login(ctx context.Context, req *pop3front.LoginRequest, opts L
 		log = log.With("authzid", req.AuthzID)
 	}
 	if err := checkCredentials(req, b.cfg.AllowMasterUser); err != nil {
-		log.Info("login refused before contacting upstream", "reason", err)
+		log.Info("login refused before contacting upstream", "err", err)
 		return nil, pop3front.ErrAuthFailed
 	}
 	var fwd []string

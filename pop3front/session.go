@@ -363,7 +363,7 @@ func (s *session) finish(end *sessionEnd) {
 		slog.String("end", end.reason),
 	}
 	if end.err != nil {
-		attrs = append(attrs, slog.String("error", end.err.Error()))
+		attrs = append(attrs, slog.String("err", end.err.Error()))
 	}
 	s.log.LogAttrs(context.Background(), level, "pop3 session ended", append(attrs, info...)...)
 }
@@ -391,7 +391,7 @@ func (s *session) safeClose(what string, c io.Closer) {
 		}
 	}()
 	if err := c.Close(); err != nil {
-		s.log.Debug("pop3 close failed", "what", what, "client", s.clientAddr(), "error", err)
+		s.log.Debug("pop3 close failed", "what", what, "client", s.clientAddr(), "err", err)
 	}
 }
 

@@ -51,6 +51,6 @@ func (s *session) tlsFailed(err error) *sessionEnd {
 	if s.srv.inShutdown.Load() {
 		reason = "shutdown"
 	}
-	s.log.Debug("pop3 TLS handshake failed", "client", s.clientAddr(), "error", err)
+	s.log.Debug("pop3 TLS handshake failed", "client", s.clientAddr(), "err", err)
 	return &sessionEnd{reason: reason, err: fmt.Errorf("tls handshake: %w", err), noFlush: true}
 }
