@@ -105,34 +105,26 @@ func layoutFor(o options) layout {
 	return l
 }
 
-func runDovecot(o options, out io.Writer) (err error) {
-	lay := layoutFor(o)
-	want := selected(o.scenarios)
+// plan returns the mailboxes to seed and the scenarios to run.
+func plan(o options) (lay layout, want map[string]bool) {
+	lay = layoutFor(o)
+	want = selected(o.scenarios)
 	if lay.n100k == 0 {
 		delete(want, "list100k")
 	}
 	if o.quick && o.scenarios == "" {
 		delete(want, "servers") // real non-Dovecot servers: not in the CI-sized run
 	}
-	scs := buildScenarios(lay, want, nil, nil)
-	if len(scs) == 0 && !want["memory"] {
+	if len(buildScenarios(lay, want, nil, nil)) == 0 && !want["memory"] {
 		lay = layout{} // only the servers scenario: seed nothing else
 	}
+	return lay, want
+}
 
-	users := []dovecottest.User{{Name: "u1k", Password: benchPassword}, {Name: serversUser, Password: benchPassword}}
-	if lay.n100k > 0 {
-		users = append(users, dovecottest.User{Name: "u100k", Password: benchPassword})
-	}
-	var med, c64 []string
-	for i := range lay.medUsers {
-		med = append(med, fmt.Sprintf("m%d", i))
-	}
-	for i := range lay.conc64 {
-		c64 = append(c64, fmt.Sprintf("c%d", i))
-	}
-	for _, u := range append(append([]string{}, med...), c64...) {
-		users = append(users, dovecottest.User{Name: u, Password: benchPassword})
-	}
+func runDovecot(o options, out io.Writer) (err error) {
+	lay, want := plan(o)
+
+	users, med, c64 := benchUsers(lay)
 
 	// Enough processes for 200 idle sessions through the gateway plus as
 	// many to Dovecot's own POP3, and 64 concurrent sessions.
@@ -168,16 +160,9 @@ func runDovecot(o options, out io.Writer) (err error) {
 	e := &env{imapAddr: d.IMAPAddr(), popAddr: d.POP3Addr(), dovePGID: d.PID(), password: benchPassword}
 	imapcNote := ""
 	if o.imapc && (want["list1k"] || want["retr1"] || want["retr16"]) {
-		g, stopImapc, ierr := dovecottest.StartImapcGatewayForBench(logHost{os.Stderr}, d, dovecottest.ImapcOptions{})
-		if ierr != nil {
-			imapcNote = fmt.Sprintf("not measured: %v", ierr)
-			fmt.Fprintf(out, "note: Dovecot's imapc POP3 gateway could not start, continuing without it: %v\n", ierr)
-		} else {
-			defer stopImapc()
-			e.imapcAddr, e.imapcPGID = g.POP3Addr(), g.PID()
-			imapcNote = imapcRecipe
-			fmt.Fprintf(out, "Dovecot imapc POP3 gateway on %s\n", g.POP3Addr())
-		}
+		var stopImapc func()
+		imapcNote, stopImapc = startImapc(d, e, out)
+		defer stopImapc()
 	}
 	// Dovecot's long-lived processes (master, log, config, anvil, auth,
 	// stats ...), once the seeding's doveadm sessions are gone.
@@ -186,22 +171,106 @@ func runDovecot(o options, out io.Writer) (err error) {
 	if e.imapcPGID != 0 {
 		e.imapcBase = groupProcs(e.imapcPGID)
 	}
-	var bin string
+	newGW, cleanup, err := startGateways(o, d, e, out)
+	defer cleanup()
+	if err != nil {
+		return err
+	}
+	defer func() { e.gw.Close() }()
+
+	res := &results{
+		Machine:   machine(),
+		Rounds:    o.rounds,
+		Quick:     o.quick,
+		SeedSecs:  seedTime.Seconds(),
+		Mailboxes: describe(lay),
+		Gateway:   map[bool]string{true: "in-process", false: "separate process built from ./proxy"}[o.inproc],
+		Imapc:     imapcNote,
+	}
+	if scs := buildScenarios(lay, want, med, c64); len(scs) > 0 {
+		if err := runRounds(e, scs, o.rounds, res, out); err != nil {
+			return err
+		}
+	}
+	if want["memory"] && !o.inproc {
+		mem, err := measureMemory(e, "u1k", o.idle, lay.big1k, out)
+		if err != nil {
+			return fmt.Errorf("memory: %w", err)
+		}
+		res.Memory = mem
+	}
+	if want["servers"] {
+		var stopOthers func()
+		res.Servers, stopOthers, err = benchServers(o, d, e, res.Machine["dovecot"], newGW, out)
+		defer stopOthers()
+		if err != nil {
+			return err
+		}
+	}
+	res.finish()
+	res.print(out)
+	if o.jsonPath != "" {
+		if err := res.writeJSON(o.jsonPath); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "wrote %s\n", o.jsonPath)
+	}
+	return nil
+}
+
+// benchUsers lists the Dovecot users lay needs, with the names of the
+// medium and the 64-concurrent mailboxes.
+func benchUsers(lay layout) (users []dovecottest.User, med, c64 []string) {
+	users = []dovecottest.User{{Name: "u1k", Password: benchPassword}, {Name: serversUser, Password: benchPassword}}
+	if lay.n100k > 0 {
+		users = append(users, dovecottest.User{Name: "u100k", Password: benchPassword})
+	}
+	for i := range lay.medUsers {
+		med = append(med, fmt.Sprintf("m%d", i))
+	}
+	for i := range lay.conc64 {
+		c64 = append(c64, fmt.Sprintf("c%d", i))
+	}
+	for _, u := range append(append([]string{}, med...), c64...) {
+		users = append(users, dovecottest.User{Name: u, Password: benchPassword})
+	}
+	return users, med, c64
+}
+
+// startImapc starts Dovecot's imapc POP3 gateway in front of d and
+// records it in e. A gateway that cannot start is noted, not fatal. The
+// note goes into the results; stop is always safe to call.
+func startImapc(d *dovecottest.Dovecot, e *env, out io.Writer) (note string, stop func()) {
+	g, stopImapc, err := dovecottest.StartImapcGatewayForBench(logHost{os.Stderr}, d, dovecottest.ImapcOptions{})
+	if err != nil {
+		fmt.Fprintf(out, "note: Dovecot's imapc POP3 gateway could not start, continuing without it: %v\n", err)
+		return fmt.Sprintf("not measured: %v", err), func() {}
+	}
+	e.imapcAddr, e.imapcPGID = g.POP3Addr(), g.PID()
+	fmt.Fprintf(out, "Dovecot imapc POP3 gateway on %s\n", g.POP3Addr())
+	return imapcRecipe, stopImapc
+}
+
+// startGateways starts the gateway under test in front of d (in process
+// or built from ./proxy, as o says) into e.gw, and returns newGW, which
+// starts another one the same way in front of another upstream. cleanup
+// is always safe to call, also on error; it does not close e.gw.
+func startGateways(o options, d *dovecottest.Dovecot, e *env, out io.Writer) (newGW func(name, upstream string) (gateway, error), cleanup func(), err error) {
+	cleanup = func() {}
 	var gw gateway
-	// newGW starts another gateway, the same way, in front of upstream.
-	var newGW func(name, upstream string) (gateway, error)
 	if o.inproc {
 		gw, err = startInprocGateway(d.IMAPAddr())
 		newGW = func(_, upstream string) (gateway, error) { return startInprocGateway(upstream) }
 	} else {
 		dir, derr := os.MkdirTemp("", "pbbench")
 		if derr != nil {
-			return derr
+			return nil, cleanup, derr
 		}
-		defer os.RemoveAll(dir)
+		cleanup = func() { os.RemoveAll(dir) }
 		fmt.Fprintf(out, "building ./proxy ...\n")
-		if bin, err = buildGateway(dir); err != nil {
-			return err
+		bin, err := buildGateway(dir)
+		if err != nil {
+			return nil, cleanup, err
 		}
 		startGW := func() (gateway, error) { return startProcGateway(bin, dir, d.IMAPAddr()) }
 		newGW = func(name, upstream string) (gateway, error) {
@@ -223,55 +292,25 @@ func runDovecot(o options, out io.Writer) (err error) {
 		}
 	}
 	if err != nil {
-		return err
+		return nil, cleanup, err
 	}
 	e.gw = gw
-	defer func() { e.gw.Close() }()
+	return newGW, cleanup, nil
+}
 
-	res := &results{
-		Machine:   machine(),
-		Rounds:    o.rounds,
-		Quick:     o.quick,
-		SeedSecs:  seedTime.Seconds(),
-		Mailboxes: describe(lay),
-		Gateway:   map[bool]string{true: "in-process", false: "separate process built from ./proxy"}[o.inproc],
-		Imapc:     imapcNote,
+// benchServers runs the servers scenario: Dovecot first, through the
+// gateway already running in front of it (e.gw), then the other servers
+// that start, each behind a gateway of its own. stop stops those.
+func benchServers(o options, d *dovecottest.Dovecot, e *env, doveVersion string, newGW func(name, upstream string) (gateway, error), out io.Writer) (_ *serversResult, stop func(), err error) {
+	ts := []*serverTarget{{name: "dovecot", version: "Dovecot " + doveVersion, imapAddr: d.IMAPAddr(), login: serversUser, gw: e.gw}}
+	fmt.Fprintf(out, "servers: starting mailutils, Cyrus, Courier ...\n")
+	others, notRun, stop := startOthers(o.srvMsgs, benchPassword, newGW, out)
+	sr, err := runServers(append(ts, others...), o.srvRounds, benchPassword, out)
+	if err != nil {
+		return nil, stop, err
 	}
-	scs = buildScenarios(lay, want, med, c64)
-	if len(scs) > 0 {
-		if err := runRounds(e, scs, o.rounds, res, out); err != nil {
-			return err
-		}
-	}
-	if want["memory"] && !o.inproc {
-		mem, err := measureMemory(e, "u1k", o.idle, lay.big1k, out)
-		if err != nil {
-			return fmt.Errorf("memory: %w", err)
-		}
-		res.Memory = mem
-	}
-	if want["servers"] {
-		// Dovecot first, through the gateway already running in front of it.
-		ts := []*serverTarget{{name: "dovecot", version: "Dovecot " + res.Machine["dovecot"], imapAddr: d.IMAPAddr(), login: serversUser, gw: e.gw}}
-		fmt.Fprintf(out, "servers: starting mailutils, Cyrus, Courier ...\n")
-		others, notRun, stopOthers := startOthers(o.srvMsgs, benchPassword, newGW, out)
-		defer stopOthers()
-		sr, err := runServers(append(ts, others...), o.srvRounds, benchPassword, out)
-		if err != nil {
-			return err
-		}
-		sr.NotRun = notRun
-		res.Servers = sr
-	}
-	res.finish()
-	res.print(out)
-	if o.jsonPath != "" {
-		if err := res.writeJSON(o.jsonPath); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "wrote %s\n", o.jsonPath)
-	}
-	return nil
+	sr.NotRun = notRun
+	return sr, stop, nil
 }
 
 func selected(list string) map[string]bool {
