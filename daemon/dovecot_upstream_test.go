@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/popbridge/popbridge/internal/dovecottest"
+	"github.com/popbridge/popbridge/internal/testpki"
 )
 
 // The gateway against a real Dovecot (internal/dovecottest): client
@@ -40,11 +41,11 @@ func startTLSDovecot(t *testing.T) *tlsDovecot {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ca := newTestCA(t)
-	cert, key := ca.issue(t, dir, 2)
+	ca := testpki.New()
+	cert, key := ca.WriteLeaf(t, dir, 2)
 	caFile := filepath.Join(dir, "ca.pem")
 	masters := filepath.Join(dir, "masters")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}), 0o644); err != nil {
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(masters, []byte("admin:{PLAIN}admin-pw::::::\n"), 0o644); err != nil {

@@ -21,6 +21,7 @@ import (
 
 	proxyproto "github.com/pires/go-proxyproto"
 
+	"github.com/popbridge/popbridge/internal/testpki"
 	"github.com/popbridge/popbridge/pop3front"
 )
 
@@ -74,8 +75,8 @@ func TestSecurityConfigDefaults(t *testing.T) {
 
 func TestSecurityConfigErrors(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTestCA(t)
-	cert, key := ca.issue(t, dir, 2)
+	ca := testpki.New()
+	cert, key := ca.WriteLeaf(t, dir, 2)
 	garbage := filepath.Join(dir, "garbage.pem")
 	os.WriteFile(garbage, []byte("not a certificate"), 0o600)
 	tests := []struct {
@@ -126,8 +127,8 @@ func TestSecurityConfigErrors(t *testing.T) {
 // TestGatewayTLS: POP3S and STLS from [tls], the certificate reloaded
 // (Gateway.Reload, what SIGHUP runs) while a session keeps going.
 func TestGatewayTLS(t *testing.T) {
-	ca, dir := newTestCA(t), t.TempDir()
-	cert, key := ca.issue(t, dir, 100)
+	ca, dir := testpki.New(), t.TempDir()
+	cert, key := ca.WriteLeaf(t, dir, 100)
 	gw, _ := testGateway(t, func(c *Config) {
 		c.POP3.ListenTLS = "127.0.0.1:0"
 		c.POP3.AllowPlaintext = "never"
@@ -158,7 +159,7 @@ func TestGatewayTLS(t *testing.T) {
 		t.Fatalf("login after STLS: %q", r)
 	}
 
-	ca.issue(t, dir, 101) // renewed on disk
+	ca.WriteLeaf(t, dir, 101) // renewed on disk
 	if err := gw.Reload(context.Background(), gw.cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -3,17 +3,12 @@ package imapback
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -21,6 +16,7 @@ import (
 	"time"
 
 	"github.com/popbridge/popbridge/internal/memupstream"
+	"github.com/popbridge/popbridge/internal/testpki"
 	"github.com/popbridge/popbridge/pop3front"
 )
 
@@ -233,31 +229,12 @@ var (
 	testPool *x509.CertPool
 )
 
-// selfSigned returns a certificate for 127.0.0.1 and a pool trusting it.
+// selfSigned returns a certificate for 127.0.0.1 and a pool trusting it
+// (internal/testpki).
 func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	certOnce.Do(func() {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			panic(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(1),
-			Subject:      pkix.Name{CommonName: "imapback test"},
-			NotBefore:    time.Now().Add(-time.Hour),
-			NotAfter:     time.Now().Add(time.Hour),
-			IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-			KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-			IsCA:         true, BasicConstraintsValid: true,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			panic(err)
-		}
-		c, _ := x509.ParseCertificate(der)
-		testPool = x509.NewCertPool()
-		testPool.AddCert(c)
-		testCert = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+		ca := testpki.New()
+		testCert, testPool = ca.Leaf(1), ca.Pool
 	})
 	return testCert, testPool
 }

@@ -208,7 +208,7 @@ func TestTLSHandshakeDeadline(t *testing.T) {
 // handshake, so a certificate holder can swap certificates without
 // touching running sessions (the proxy's SIGHUP reload relies on it).
 func TestCertificatePerHandshake(t *testing.T) {
-	leaf := getPKI(t).leaf
+	_, leaf := getPKI(t)
 	calls := make(chan struct{}, 10)
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 		calls <- struct{}{}

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/popbridge/popbridge/internal/testpki"
 )
 
 // TestSIGHUPBadConfigKeepsRunning: the real binary refuses a broken file
@@ -47,8 +49,8 @@ func TestSIGHUPBadConfigKeepsRunning(t *testing.T) {
 // SIGHUP and keeps serving the sessions it has.
 func TestSIGHUPReloadsCertificate(t *testing.T) {
 	bin := buildBinary(t)
-	ca, dir := newTestCA(t), t.TempDir()
-	cert, key := ca.issue(t, dir, 7)
+	ca, dir := testpki.New(), t.TempDir()
+	cert, key := ca.WriteLeaf(t, dir, 7)
 	pop3, pop3s := freePort(t), freePort(t)
 	cmd, logs := startProcess(t, bin, fmt.Sprintf(`
 [pop3]
@@ -67,7 +69,7 @@ imap_listen = %q
 	}
 	old.cmd("USER demo")
 	old.cmd("PASS demo")
-	ca.issue(t, dir, 8)
+	ca.WriteLeaf(t, dir, 8)
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
