@@ -20,6 +20,7 @@ import (
 	"github.com/popbridge/popbridge/internal/dovecottest"
 	"github.com/popbridge/popbridge/internal/oracle"
 	"github.com/popbridge/popbridge/internal/testmail"
+	"github.com/popbridge/popbridge/internal/testtb"
 	"github.com/popbridge/popbridge/internal/upstreams"
 )
 
@@ -33,7 +34,7 @@ import (
 // realServer is one kind of server the suite runs.
 type realServer struct {
 	name  string
-	start func(t testing.TB, users ...upstreams.User) *upstreams.Server
+	start func(t testtb.TB, users ...upstreams.User) *upstreams.Server
 	// uidplus: the server offers UID EXPUNGE (the expunge, trash and
 	// archive policies work); without it they are refused at login.
 	uidplus bool

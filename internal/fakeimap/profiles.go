@@ -9,7 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
+
+	"github.com/popbridge/popbridge/internal/testtb"
 )
 
 // Quirk profiles: a small stateful IMAP server that behaves like one of
@@ -252,7 +253,7 @@ func (mb *Mailbox) find(uid uint32) *message {
 
 // StartProfile starts a fake server playing p over mb for up to conns
 // connections.
-func StartProfile(t testing.TB, p Profile, mb *Mailbox, conns int) *Server {
+func StartProfile(t testtb.TB, p Profile, mb *Mailbox, conns int) *Server {
 	scripts := make([]Script, conns)
 	for i := range scripts {
 		scripts[i] = S(Serve(p, mb))

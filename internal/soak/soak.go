@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"text/tabwriter"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/popbridge/popbridge/internal/faultproxy"
 	"github.com/popbridge/popbridge/internal/gwtest"
 	"github.com/popbridge/popbridge/internal/oracle"
+	"github.com/popbridge/popbridge/internal/testtb"
 	"github.com/popbridge/popbridge/pop3front"
 )
 
@@ -82,7 +82,7 @@ type soak struct {
 
 // Run runs the soak with Dovecot started through tb, prints a summary to
 // out and returns it.
-func Run(ctx context.Context, tb testing.TB, o Options, out io.Writer) (Summary, error) {
+func Run(ctx context.Context, tb testtb.TB, o Options, out io.Writer) (Summary, error) {
 	s := &soak{o: o, ledger: newLedger()}
 	var users []dovecottest.User
 	for i := range o.Users {
