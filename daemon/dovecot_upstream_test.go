@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/popbridge/popbridge/internal/dovecottest"
+	"github.com/popbridge/popbridge/internal/pop3test"
 	"github.com/popbridge/popbridge/internal/testpki"
 )
 
@@ -87,19 +88,19 @@ func (d *tlsDovecot) log(t *testing.T, from int) string {
 func (d *tlsDovecot) logSize(t *testing.T) int { return len(d.log(t, 0)) }
 
 // retrieve logs in with USER/PASS, checks the one message and quits.
-func retrieve(t *testing.T, c *pop3Client, user, pass string) {
+func retrieve(t *testing.T, c *pop3test.Client, user, pass string) {
 	t.Helper()
-	c.cmd("USER " + user)
-	if r := c.cmd("PASS " + pass); !strings.HasPrefix(r, "+OK") {
+	c.Cmd("USER " + user)
+	if r := c.Cmd("PASS " + pass); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("PASS: %q", r)
 	}
-	if r := c.cmd("RETR 1"); !strings.HasPrefix(r, "+OK") {
+	if r := c.Cmd("RETR 1"); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("RETR: %q", r)
 	}
-	if got := c.multi(); got != dovecotMsg {
+	if got := c.Multi(); got != dovecotMsg {
 		t.Errorf("RETR got %q", got)
 	}
-	if r := c.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+	if r := c.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
 		t.Errorf("QUIT: %q", r)
 	}
 }
@@ -131,8 +132,8 @@ func TestDovecotUpstream(t *testing.T) {
 			})
 			from := d.logSize(t)
 			c := dialPOP3(t, gw.POP3Addr())
-			c.cmd("USER alice")
-			if r := c.cmd("PASS alice-pw"); !strings.HasPrefix(r, "-ERR [SYS/TEMP]") {
+			c.Cmd("USER alice")
+			if r := c.Cmd("PASS alice-pw"); !strings.HasPrefix(r, "-ERR [SYS/TEMP]") {
 				t.Errorf("PASS: %q", r)
 			}
 			// Dovecot saw the handshake fail and no authentication.
@@ -195,7 +196,7 @@ func TestDovecotUpstream(t *testing.T) {
 			})
 			from := d.logSize(t)
 			c := dialPOP3(t, gw.POP3Addr())
-			r := c.cmd("AUTH PLAIN " + b64("alice\x00admin\x00admin-pw"))
+			r := c.Cmd("AUTH PLAIN " + b64("alice\x00admin\x00admin-pw"))
 			if !allow {
 				if !strings.HasPrefix(r, "-ERR [AUTH]") {
 					t.Errorf("AUTH: %q", r)
@@ -205,10 +206,10 @@ func TestDovecotUpstream(t *testing.T) {
 			if !strings.HasPrefix(r, "+OK") {
 				t.Fatalf("AUTH: %q", r)
 			}
-			if r := c.cmd("STAT"); !strings.HasPrefix(r, "+OK 1 ") {
+			if r := c.Cmd("STAT"); !strings.HasPrefix(r, "+OK 1 ") {
 				t.Errorf("STAT %q: not alice's mailbox", r)
 			}
-			c.cmd("QUIT")
+			c.Cmd("QUIT")
 			if !eventually(func() bool { return strings.Contains(d.log(t, from), "Login: user=<alice>, method=PLAIN") }) {
 				t.Errorf("Dovecot's log:\n%s", d.log(t, from))
 			}

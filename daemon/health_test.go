@@ -44,12 +44,12 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 
 	c := dialPOP3(t, gw.POP3Addr())
-	c.cmd("USER demo")
-	c.cmd("PASS demo")
-	c.cmd("RETR 1")
-	c.multi()
-	c.cmd("DELE 2")
-	c.cmd("QUIT")
+	c.Cmd("USER demo")
+	c.Cmd("PASS demo")
+	c.Cmd("RETR 1")
+	c.Multi()
+	c.Cmd("DELE 2")
+	c.Cmd("QUIT")
 	waitLog(t, logs, "pop3 session ended")
 	if problems, err := testutil.GatherAndLint(gw.metrics.Registry); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", err, problems)

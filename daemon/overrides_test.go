@@ -150,17 +150,17 @@ func startGatewayOn(t *testing.T, addr string, mod func(*Config)) (*Gateway, *Co
 func session(t *testing.T, gw *Gateway, user string, dele ...string) string {
 	t.Helper()
 	c := dialPOP3(t, gw.POP3Addr())
-	c.cmd("USER " + user)
-	if r := c.cmd("PASS pw"); !strings.HasPrefix(r, "+OK") {
+	c.Cmd("USER " + user)
+	if r := c.Cmd("PASS pw"); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("login %s: %q", user, r)
 	}
-	stat := c.cmd("STAT")
+	stat := c.Cmd("STAT")
 	for _, n := range dele {
-		if r := c.cmd("DELE " + n); !strings.HasPrefix(r, "+OK") {
+		if r := c.Cmd("DELE " + n); !strings.HasPrefix(r, "+OK") {
 			t.Fatal(r)
 		}
 	}
-	if r := c.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+	if r := c.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
 		t.Fatal(r)
 	}
 	return stat
@@ -207,19 +207,19 @@ func TestOverrideReload(t *testing.T) {
 func TestHideRetrievedGateway(t *testing.T) {
 	gw, _, srv, _, _ := startMemGateway(t, 3, func(c *Config) { c.Policy.HideRetrieved = true })
 	c := dialPOP3(t, gw.POP3Addr())
-	if r := c.cmd("CAPA"); !strings.HasPrefix(r, "+OK") {
+	if r := c.Cmd("CAPA"); !strings.HasPrefix(r, "+OK") {
 		t.Fatal(r)
 	}
-	if capa := c.multi(); !strings.Contains(capa, "EXPIRE 0\r\n") {
+	if capa := c.Multi(); !strings.Contains(capa, "EXPIRE 0\r\n") {
 		t.Errorf("CAPA lacks EXPIRE 0:\n%s", capa)
 	}
-	c.cmd("USER alice")
-	c.cmd("PASS pw")
-	if r := c.cmd("RETR 2"); !strings.HasPrefix(r, "+OK") {
+	c.Cmd("USER alice")
+	c.Cmd("PASS pw")
+	if r := c.Cmd("RETR 2"); !strings.HasPrefix(r, "+OK") {
 		t.Fatal(r)
 	}
-	c.multi()
-	if r := c.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+	c.Multi()
+	if r := c.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
 		t.Fatal(r)
 	}
 	if st := session(t, gw, "alice"); !strings.HasPrefix(st, "+OK 2 ") {
@@ -294,17 +294,17 @@ delete = "keep"
 			})
 			for user, want := range tc.after {
 				c := dialPOP3(t, gw.POP3Addr())
-				if got := expireLine(c.capa()); got != tc.before {
+				if got := expireLine(c.Capa()); got != tc.before {
 					t.Errorf("CAPA before login: got %q, want %q", got, tc.before)
 				}
-				c.cmd("USER " + user)
-				if r := c.cmd("PASS pw"); !strings.HasPrefix(r, "+OK") {
+				c.Cmd("USER " + user)
+				if r := c.Cmd("PASS pw"); !strings.HasPrefix(r, "+OK") {
 					t.Fatalf("login %s: %q", user, r)
 				}
-				if got := expireLine(c.capa()); got != want {
+				if got := expireLine(c.Capa()); got != want {
 					t.Errorf("%s: CAPA after login: got %q, want %q", user, got, want)
 				}
-				if r := c.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+				if r := c.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
 					t.Fatalf("QUIT: %q", r)
 				}
 			}

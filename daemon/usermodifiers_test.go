@@ -37,8 +37,8 @@ func TestUserModifiers(t *testing.T) {
 	waitLog(t, logs, "modifiers=recent,keep")
 	// An unknown modifier is part of the user name: no such user.
 	c := dialPOP3(t, gw.POP3Addr())
-	c.cmd("USER vacation:alice")
-	if r := c.cmd("PASS pw"); !strings.HasPrefix(r, "-ERR [AUTH]") {
+	c.Cmd("USER vacation:alice")
+	if r := c.Cmd("PASS pw"); !strings.HasPrefix(r, "-ERR [AUTH]") {
 		t.Errorf("unknown modifier: %q", r)
 	}
 	if !strings.Contains(wire.String(), `"vacation:alice"`) && !strings.Contains(wire.String(), "vacation:alice") {
@@ -49,8 +49,8 @@ func TestUserModifiers(t *testing.T) {
 func TestModifiersOffByDefault(t *testing.T) {
 	gw, _, _, wire, _ := startMemGateway(t, 1, nil)
 	c := dialPOP3(t, gw.POP3Addr())
-	c.cmd("USER keep:alice")
-	if r := c.cmd("PASS pw"); !strings.HasPrefix(r, "-ERR [AUTH]") {
+	c.Cmd("USER keep:alice")
+	if r := c.Cmd("PASS pw"); !strings.HasPrefix(r, "-ERR [AUTH]") {
 		t.Errorf("modifier honoured while off: %q", r)
 	}
 	if !strings.Contains(wire.String(), "keep:alice") {

@@ -39,16 +39,16 @@ func TestModifiersAndOverridesOnDovecot(t *testing.T) {
 
 	// keep:alice: DELE changes nothing; RETR 1 is marked retrieved.
 	c := dialPOP3(t, gw.POP3Addr())
-	c.cmd("USER keep:alice")
-	if r := c.cmd("PASS pw"); !strings.HasPrefix(r, "+OK") {
+	c.Cmd("USER keep:alice")
+	if r := c.Cmd("PASS pw"); !strings.HasPrefix(r, "+OK") {
 		t.Fatal(r)
 	}
-	if r := c.cmd("RETR 1"); !strings.HasPrefix(r, "+OK") {
+	if r := c.Cmd("RETR 1"); !strings.HasPrefix(r, "+OK") {
 		t.Fatal(r)
 	}
-	c.multi()
-	c.cmd("DELE 2")
-	if r := c.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+	c.Multi()
+	c.Cmd("DELE 2")
+	if r := c.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
 		t.Fatal(r)
 	}
 	if n := deleted("alice"); n != 0 {

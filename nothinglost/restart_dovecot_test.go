@@ -10,6 +10,7 @@ import (
 	"github.com/popbridge/popbridge/imapback"
 	"github.com/popbridge/popbridge/internal/gwtest"
 	"github.com/popbridge/popbridge/internal/oracle"
+	"github.com/popbridge/popbridge/internal/pop3test"
 	"github.com/popbridge/popbridge/internal/testmail"
 )
 
@@ -33,9 +34,9 @@ func TestDUpstreamRestart(t *testing.T) {
 	base := gwtest.Measure()
 
 	const n = 30
-	open := func() []*gwtest.POP3 {
+	open := func() []*pop3test.Conn {
 		t.Helper()
-		ps := make([]*gwtest.POP3, n)
+		ps := make([]*pop3test.Conn, n)
 		for i := range ps {
 			ps[i] = e.login()
 			if _, err := ps[i].OK("DELE 1"); err != nil {
@@ -49,7 +50,7 @@ func TestDUpstreamRestart(t *testing.T) {
 		}
 		return ps
 	}
-	finish := func(ps []*gwtest.POP3) {
+	finish := func(ps []*pop3test.Conn) {
 		t.Helper()
 		var wg sync.WaitGroup
 		var mu sync.Mutex

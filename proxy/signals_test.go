@@ -29,19 +29,19 @@ func TestSIGHUPBadConfigKeepsRunning(t *testing.T) {
 		t.Errorf("refusal does not name file, line and key:\n%s", logs)
 	}
 	c := dialPOP3(t, pop3)
-	c.cmd("USER demo")
-	if r := c.cmd("PASS demo"); !strings.HasPrefix(r, "+OK") {
+	c.Cmd("USER demo")
+	if r := c.Cmd("PASS demo"); !strings.HasPrefix(r, "+OK") {
 		t.Errorf("login after a refused reload: %q", r)
 	}
-	c.cmd("QUIT")
+	c.Cmd("QUIT")
 
 	os.WriteFile(path, []byte(base+"[log]\nlevel = \"debug\"\n"), 0o600)
 	cmd.Process.Signal(syscall.SIGHUP)
 	waitLog(t, logs, "log_level=debug")
 	c = dialPOP3(t, pop3)
-	c.cmd("USER demo")
-	c.cmd("PASS demo")
-	c.cmd("QUIT")
+	c.Cmd("USER demo")
+	c.Cmd("PASS demo")
+	c.Cmd("QUIT")
 	waitLog(t, logs, "level=DEBUG")
 }
 
@@ -67,8 +67,8 @@ imap_listen = %q
 	if serial != 7 {
 		t.Fatalf("serial %d", serial)
 	}
-	old.cmd("USER demo")
-	old.cmd("PASS demo")
+	old.Cmd("USER demo")
+	old.Cmd("PASS demo")
 	ca.WriteLeaf(t, dir, 8)
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ imap_listen = %q
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if r := old.cmd("STAT"); !strings.HasPrefix(r, "+OK") {
+	if r := old.Cmd("STAT"); !strings.HasPrefix(r, "+OK") {
 		t.Errorf("session across SIGHUP: %q", r)
 	}
 	if !strings.Contains(logs.String(), "configuration reloaded") || !strings.Contains(logs.String(), `tls_subject="CN=pop3.test"`) {
