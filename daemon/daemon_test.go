@@ -53,7 +53,7 @@ func TestStartOptions(t *testing.T) {
 		c := dialPOP3(t, gw.POP3Addr())
 		c.Cmd("USER demo")
 		if r := c.Cmd("PASS demo"); !strings.HasPrefix(r, "+OK") {
-			t.Fatalf("PASS demo = %q", r)
+			t.Fatalf("PASS demo = %q, want prefix %q", r, "+OK")
 		}
 		c.Cmd("QUIT")
 	}

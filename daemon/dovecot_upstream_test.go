@@ -92,16 +92,16 @@ func retrieve(t *testing.T, c *pop3test.Client, user, pass string) {
 	t.Helper()
 	c.Cmd("USER " + user)
 	if r := c.Cmd("PASS " + pass); !strings.HasPrefix(r, "+OK") {
-		t.Fatalf("PASS: %q", r)
+		t.Fatalf("PASS: %q, want prefix %q", r, "+OK")
 	}
 	if r := c.Cmd("RETR 1"); !strings.HasPrefix(r, "+OK") {
-		t.Fatalf("RETR: %q", r)
+		t.Fatalf("RETR: %q, want prefix %q", r, "+OK")
 	}
 	if got := c.Multi(); got != dovecotMsg {
-		t.Errorf("RETR got %q", got)
+		t.Errorf("RETR got %q, want %q", got, dovecotMsg)
 	}
 	if r := c.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
-		t.Errorf("QUIT: %q", r)
+		t.Errorf("QUIT: %q, want prefix %q", r, "+OK")
 	}
 }
 
@@ -122,7 +122,7 @@ func TestDovecotUpstream(t *testing.T) {
 				t.Errorf("no login in Dovecot's log:\n%s", d.log(t, from))
 			}
 			if l := grepLines(d.log(t, from), "Login: user=<alice>"); !strings.Contains(l, "TLS") {
-				t.Errorf("login not over TLS: %s", l)
+				t.Errorf("login not over TLS: %s, want it to contain %s", l, "TLS")
 			}
 		})
 		t.Run(tc.security+"-wrong-name", func(t *testing.T) {
@@ -134,7 +134,7 @@ func TestDovecotUpstream(t *testing.T) {
 			c := dialPOP3(t, gw.POP3Addr())
 			c.Cmd("USER alice")
 			if r := c.Cmd("PASS alice-pw"); !strings.HasPrefix(r, "-ERR [SYS/TEMP]") {
-				t.Errorf("PASS: %q", r)
+				t.Errorf("PASS: %q, want prefix %q", r, "-ERR [SYS/TEMP]")
 			}
 			// Dovecot saw the handshake fail and no authentication.
 			if !eventually(func() bool { return strings.Contains(d.log(t, from), "no auth attempts") }) {
@@ -199,15 +199,15 @@ func TestDovecotUpstream(t *testing.T) {
 			r := c.Cmd("AUTH PLAIN " + b64("alice\x00admin\x00admin-pw"))
 			if !allow {
 				if !strings.HasPrefix(r, "-ERR [AUTH]") {
-					t.Errorf("AUTH: %q", r)
+					t.Errorf("AUTH: %q, want prefix %q", r, "-ERR [AUTH]")
 				}
 				return
 			}
 			if !strings.HasPrefix(r, "+OK") {
-				t.Fatalf("AUTH: %q", r)
+				t.Fatalf("AUTH: %q, want prefix %q", r, "+OK")
 			}
 			if r := c.Cmd("STAT"); !strings.HasPrefix(r, "+OK 1 ") {
-				t.Errorf("STAT %q: not alice's mailbox", r)
+				t.Errorf("STAT %q: not alice's mailbox, want prefix %q", r, "+OK 1 ")
 			}
 			c.Cmd("QUIT")
 			if !eventually(func() bool { return strings.Contains(d.log(t, from), "Login: user=<alice>, method=PLAIN") }) {

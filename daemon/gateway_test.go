@@ -131,7 +131,7 @@ func TestDemoBadPasswordIsAuthError(t *testing.T) {
 	c := dialPOP3(t, gw.POP3Addr())
 	c.Cmd("USER demo")
 	if r := c.Cmd("PASS wrong"); !strings.HasPrefix(r, "-ERR [AUTH]") {
-		t.Errorf("PASS wrong = %q", r)
+		t.Errorf("PASS wrong = %q, want prefix %q", r, "-ERR [AUTH]")
 	}
 }
 

@@ -40,7 +40,7 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Errorf("/healthz = %d %q", code, body)
 	}
 	if code, body := get("/readyz"); code != 200 {
-		t.Errorf("/readyz with the upstream up = %d %q", code, body)
+		t.Errorf("/readyz with the upstream up = %d %q, want %d", code, body, 200)
 	}
 
 	c := dialPOP3(t, gw.POP3Addr())
@@ -77,7 +77,7 @@ popbridge_pop3_sessions_total{end="quit"} 1
 		code, body := get("/readyz")
 		if code == http.StatusServiceUnavailable {
 			if !strings.Contains(body, "upstream not ready") {
-				t.Errorf("/readyz body %q gives no reason", body)
+				t.Errorf("/readyz body %q gives no reason, want it to contain %q", body, "upstream not ready")
 			}
 			break
 		}
@@ -87,6 +87,6 @@ popbridge_pop3_sessions_total{end="quit"} 1
 		time.Sleep(100 * time.Millisecond) // results are cached for 2 s
 	}
 	if code, _ := get("/healthz"); code != 200 {
-		t.Errorf("/healthz = %d while the process serves", code)
+		t.Errorf("/healthz = %d while the process serves, want %d", code, 200)
 	}
 }

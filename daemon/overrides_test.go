@@ -152,7 +152,7 @@ func session(t *testing.T, gw *Gateway, user string, dele ...string) string {
 	c := dialPOP3(t, gw.POP3Addr())
 	c.Cmd("USER " + user)
 	if r := c.Cmd("PASS pw"); !strings.HasPrefix(r, "+OK") {
-		t.Fatalf("login %s: %q", user, r)
+		t.Fatalf("login %s: %q, want prefix %q", user, r, "+OK")
 	}
 	stat := c.Cmd("STAT")
 	for _, n := range dele {
@@ -299,13 +299,13 @@ delete = "keep"
 				}
 				c.Cmd("USER " + user)
 				if r := c.Cmd("PASS pw"); !strings.HasPrefix(r, "+OK") {
-					t.Fatalf("login %s: %q", user, r)
+					t.Fatalf("login %s: %q, want prefix %q", user, r, "+OK")
 				}
 				if got := expireLine(c.Capa()); got != want {
 					t.Errorf("%s: CAPA after login: got %q, want %q", user, got, want)
 				}
 				if r := c.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
-					t.Fatalf("QUIT: %q", r)
+					t.Fatalf("QUIT: %q, want prefix %q", r, "+OK")
 				}
 			}
 		})

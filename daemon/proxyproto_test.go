@@ -76,7 +76,7 @@ func TestProxyProtocolNoClientAddressCounted(t *testing.T) {
 		c := dialProxied(t, gw.POP3Addr(), h)
 		c.Cmd("USER demo")
 		if r := c.Cmd("PASS wrong-" + name); !strings.HasPrefix(r, "-ERR") {
-			t.Errorf("%s: wrong password got %q", name, r)
+			t.Errorf("%s: wrong password got %q, want prefix %q", name, r, "-ERR")
 		}
 		c.Cmd("QUIT")
 	}

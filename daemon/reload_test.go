@@ -74,10 +74,10 @@ func TestReloadMovesListener(t *testing.T) {
 	}
 	moved := dialPOP3(t, next.POP3.Listen)
 	if r := moved.Cmd("USER demo"); !strings.HasPrefix(r, "+OK") {
-		t.Errorf("new address: %q", r)
+		t.Errorf("new address: %q, want prefix %q", r, "+OK")
 	}
 	if r := running.Cmd("STAT"); !strings.HasPrefix(r, "+OK") {
-		t.Errorf("session on the old address after the move: %q", r)
+		t.Errorf("session on the old address after the move: %q, want prefix %q", r, "+OK")
 	}
 	if c, err := net.DialTimeout("tcp", oldAddr, time.Second); err == nil {
 		c.Close()

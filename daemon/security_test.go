@@ -137,14 +137,14 @@ func TestGatewayTLS(t *testing.T) {
 
 	old, serial := dialPOP3S(t, gw.POP3SAddr(), ca)
 	if serial != 100 {
-		t.Fatalf("serial %d", serial)
+		t.Fatalf("serial %d, want %d", serial, 100)
 	}
 	if capa := old.Capa(); strings.Contains(capa, "STLS") || !strings.Contains(capa, "USER") {
 		t.Errorf("POP3S CAPA %q", capa)
 	}
 	old.Cmd("USER demo")
 	if r := old.Cmd("PASS demo"); !strings.HasPrefix(r, "+OK") {
-		t.Fatalf("POP3S login: %q", r)
+		t.Fatalf("POP3S login: %q, want prefix %q", r, "+OK")
 	}
 
 	plain := dialPOP3(t, gw.POP3Addr())
@@ -152,11 +152,11 @@ func TestGatewayTLS(t *testing.T) {
 		t.Errorf("plain CAPA with allow_plaintext=never: %q", capa)
 	}
 	if r := plain.Cmd("USER demo"); r != "-ERR [AUTH] Plaintext authentication disallowed\r\n" {
-		t.Errorf("USER in the clear: %q", r)
+		t.Errorf("USER in the clear: %q, want %q", r, "-ERR [AUTH] Plaintext authentication disallowed\r\n")
 	}
 	plain.StartTLS(ca.ClientConfig())
 	if r := plain.Cmd("AUTH PLAIN " + b64("\x00demo\x00demo")); !strings.HasPrefix(r, "+OK") {
-		t.Fatalf("login after STLS: %q", r)
+		t.Fatalf("login after STLS: %q, want prefix %q", r, "+OK")
 	}
 
 	ca.WriteLeaf(t, dir, 101) // renewed on disk
@@ -164,10 +164,10 @@ func TestGatewayTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, serial := dialPOP3S(t, gw.POP3SAddr(), ca); serial != 101 {
-		t.Errorf("after reload: serial %d", serial)
+		t.Errorf("after reload: serial %d, want %d", serial, 101)
 	}
 	if r := old.Cmd("STAT"); !strings.HasPrefix(r, "+OK") { // not dropped
-		t.Errorf("old session after reload: %q", r)
+		t.Errorf("old session after reload: %q, want prefix %q", r, "+OK")
 	}
 
 	os.WriteFile(cert, []byte("truncated"), 0o600) // a botched renewal
@@ -175,7 +175,7 @@ func TestGatewayTLS(t *testing.T) {
 		t.Errorf("garbage certificate reloaded (err %v)", err)
 	}
 	if _, serial := dialPOP3S(t, gw.POP3SAddr(), ca); serial != 101 {
-		t.Errorf("after a failed reload: serial %d", serial)
+		t.Errorf("after a failed reload: serial %d, want %d", serial, 101)
 	}
 	rec := httptest.NewRecorder()
 	gw.metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -243,7 +243,7 @@ func TestProxyProtocolTrusted(t *testing.T) {
 			t.Errorf("v%d: CAPA for a remote client %q", tc.version, capa)
 		}
 		if r := c.Cmd("USER demo"); r != "-ERR [AUTH] Plaintext authentication disallowed\r\n" {
-			t.Errorf("v%d: USER %q", tc.version, r)
+			t.Errorf("v%d: USER %q, want %q", tc.version, r, "-ERR [AUTH] Plaintext authentication disallowed\r\n")
 		}
 		c.Cmd("QUIT")
 	}
@@ -251,7 +251,7 @@ func TestProxyProtocolTrusted(t *testing.T) {
 	c := dialProxied(t, addr, proxyHeader(t, 1, "127.0.0.1:40003"))
 	c.Cmd("USER demo")
 	if r := c.Cmd("PASS demo"); !strings.HasPrefix(r, "+OK") {
-		t.Errorf("carried loopback: %q", r)
+		t.Errorf("carried loopback: %q, want prefix %q", r, "+OK")
 	}
 	c.Cmd("QUIT")
 
@@ -259,7 +259,7 @@ func TestProxyProtocolTrusted(t *testing.T) {
 	dialProxied(t, addr, proxyHeader(t, 2, "192.0.2.8:1"))
 	over := rawDial(t, addr, proxyHeader(t, 2, "192.0.2.8:2"))
 	if got := readAll(over); got != "-ERR [SYS/TEMP] Too many connections from your address.\r\n" {
-		t.Errorf("over the per-address cap: %q", got)
+		t.Errorf("over the per-address cap: %q, want %q", got, "-ERR [SYS/TEMP] Too many connections from your address.\r\n")
 	}
 	dialProxied(t, addr, proxyHeader(t, 2, "192.0.2.9:1")) // another address is fine
 
@@ -267,7 +267,7 @@ func TestProxyProtocolTrusted(t *testing.T) {
 	// is closed after the header deadline.
 	start := time.Now()
 	if got := readAll(rawDial(t, addr, nil)); got != "" {
-		t.Errorf("trusted peer without header got %q", got)
+		t.Errorf("trusted peer without header got %q, want %q", got, "")
 	}
 	if d := time.Since(start); d < 250*time.Millisecond || d > 5*time.Second {
 		t.Errorf("closed after %v, want about 300ms", d)
@@ -293,18 +293,18 @@ func TestProxyProtocolUntrusted(t *testing.T) {
 		c := rawDial(t, gw.POP3Addr(), nil)
 		g, _ := c.R.ReadString('\n')
 		if !strings.HasPrefix(g, "+OK") {
-			t.Fatalf("greeting %q", g)
+			t.Fatalf("greeting %q, want prefix %q", g, "+OK")
 		}
 		// The header, then commands a proxy would relay: none is answered.
 		c.C.Write(append(proxyHeader(t, v, "192.0.2.7:1"), "USER demo\r\nPASS demo\r\n"...))
 		if got := readAll(c); got != "" {
-			t.Errorf("v%d from an untrusted peer answered %q", v, got)
+			t.Errorf("v%d from an untrusted peer answered %q, want %q", v, got, "")
 		}
 	}
 	c := dialPOP3(t, gw.POP3Addr())
 	c.Cmd("USER demo")
 	if r := c.Cmd("PASS demo"); !strings.HasPrefix(r, "+OK") {
-		t.Errorf("direct client: %q", r)
+		t.Errorf("direct client: %q, want prefix %q", r, "+OK")
 	}
 	if !strings.Contains(logs.String(), "PROXY header from an untrusted peer refused") {
 		t.Errorf("refusal not logged:\n%s", logs)

@@ -22,7 +22,7 @@ func dialPOP3S(t *testing.T, addr string, ca *testpki.CA) (c *pop3test.Client, s
 	conn.SetDeadline(time.Now().Add(30 * time.Second))
 	cs := conn.ConnectionState()
 	if cs.NegotiatedProtocol != "pop3" {
-		t.Errorf("ALPN %q", cs.NegotiatedProtocol)
+		t.Errorf("ALPN %q, want %q", cs.NegotiatedProtocol, "pop3")
 	}
 	c = pop3test.NewClient(t, conn)
 	c.ExpectOK("greeting")

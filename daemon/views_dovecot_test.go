@@ -52,7 +52,7 @@ func TestModifiersAndOverridesOnDovecot(t *testing.T) {
 		t.Fatal(r)
 	}
 	if n := deleted("alice"); n != 0 {
-		t.Errorf("keep:alice: %d deleted", n)
+		t.Errorf("keep:alice: %d deleted, want %d", n, 0)
 	}
 	// alice: message 1 is no longer listed; DELE flags.
 	if st := session(t, gw, "alice", "1"); !strings.HasPrefix(st, "+OK 3 ") {
@@ -68,7 +68,7 @@ func TestModifiersAndOverridesOnDovecot(t *testing.T) {
 	// scanner: override keep.
 	session(t, gw, "scanner", "1", "2")
 	if n := deleted("scanner"); n != 0 {
-		t.Errorf("scanner (override keep): %d deleted", n)
+		t.Errorf("scanner (override keep): %d deleted, want %d", n, 0)
 	}
 
 	waitLog(t, logs, "modifiers=recent")

@@ -265,7 +265,7 @@ func TestServersDeletePolicies(t *testing.T) {
 						return
 					}
 					if !strings.HasPrefix(reply, "+OK") {
-						t.Fatalf("PASS = %q", reply)
+						t.Fatalf("PASS = %q, want prefix %q", reply, "+OK")
 					}
 					p.ok("DELE 2")
 					if r.pol == "keyword" && !rs.keywords {
@@ -365,7 +365,7 @@ func phoneExpunge(t *testing.T, srv *upstreams.Server, user string, uidplus bool
 			}
 			if strings.HasPrefix(l, tag+" ") {
 				if !strings.HasPrefix(l, tag+" OK") {
-					t.Fatalf("phone: %s: %q", cmd, l)
+					t.Fatalf("phone: %s: %q, want prefix %q", cmd, l, tag+" OK")
 				}
 				break
 			}

@@ -43,7 +43,7 @@ func testPolicy(t *testing.T, prof memupstream.Profile, pol DeletePolicy) {
 	if prof == memupstream.ProfileBare && needs {
 		pe := wantCode(t, err, pop3front.CodeSysPerm)
 		if !strings.Contains(pe.Text, "Server lacks") {
-			t.Errorf("text %q", pe.Text)
+			t.Errorf("text %q, want it to contain %q", pe.Text, "Server lacks")
 		}
 		return
 	}
@@ -279,11 +279,11 @@ func TestMoveFallbackCopyFails(t *testing.T) {
 	err = md.Commit(context.Background(), pop3front.Outcome{Deleted: []int{0, 1}})
 	pe := wantCode(t, err, pop3front.CodeSysTemp)
 	if pe.Text != commitText {
-		t.Errorf("text %q", pe.Text)
+		t.Errorf("text %q, want %q", pe.Text, commitText)
 	}
 	inbox := e.state("INBOX")
 	if len(inbox) != 3 {
-		t.Fatalf("INBOX has %d messages", len(inbox))
+		t.Fatalf("INBOX has %d messages, want %d", len(inbox), 3)
 	}
 	for uid, m := range inbox {
 		if len(m.flags) != 0 {
@@ -319,7 +319,7 @@ func TestUIDValidityChange(t *testing.T) {
 	}
 	inbox := e.state("INBOX")
 	if len(inbox) != 3 {
-		t.Fatalf("INBOX has %d messages", len(inbox))
+		t.Fatalf("INBOX has %d messages, want %d", len(inbox), 3)
 	}
 	for uid, m := range inbox {
 		if len(m.flags) != 0 {

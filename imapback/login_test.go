@@ -54,12 +54,12 @@ func TestSpecialCredentials(t *testing.T) {
 				}
 				md.Close()
 				if n := len(e.wire.lines(`(?i)^\S+ LOGIN `)) - before; n != 1 {
-					t.Errorf("login %q: %d LOGIN commands", c[0], n)
+					t.Errorf("login %q: %d LOGIN commands, want %d", c[0], n, 1)
 				}
 				// A wrong password with the same specials fails cleanly.
 				_, err = b.Login(context.Background(), &pop3front.LoginRequest{Username: c[0], Password: c[1] + "x"})
 				if err != pop3front.ErrAuthFailed {
-					t.Errorf("wrong password for %q: %v", c[0], err)
+					t.Errorf("wrong password for %q: %v, want %v", c[0], err, pop3front.ErrAuthFailed)
 				}
 			}
 			if l := e.wire.lines(`(?i)^\S+ (BAD|AUTHENTICATE)`); len(l) > 0 {
@@ -90,7 +90,7 @@ func TestRejectedCredentials(t *testing.T) {
 		}
 	}
 	if n := f.accepts.Load(); n != 0 {
-		t.Errorf("upstream contacted %d times", n)
+		t.Errorf("upstream contacted %d times, want %d", n, 0)
 	}
 }
 
@@ -130,7 +130,7 @@ func TestLoginResponses(t *testing.T) {
 		_, err := f.backend(t).Login(context.Background(), &pop3front.LoginRequest{Username: "u", Password: "p"})
 		if want == "auth" {
 			if err != pop3front.ErrAuthFailed {
-				t.Errorf("%s: %v", resp, err)
+				t.Errorf("%s: %v, want %v", resp, err, pop3front.ErrAuthFailed)
 			}
 			continue
 		}
@@ -401,7 +401,7 @@ func TestNoPasswordInLogs(t *testing.T) {
 		t.Errorf("password logged: %s", buf.String())
 	}
 	if !strings.Contains(buf.String(), "login failed") {
-		t.Errorf("no log line at all? %q", buf.String())
+		t.Errorf("no log line at all? %q, want it to contain %q", buf.String(), "login failed")
 	}
 }
 

@@ -306,7 +306,7 @@ func TestProfileEmptyMailbox(t *testing.T) {
 			srv := fakeimap.StartProfile(t, p, mb, 1)
 			md := loginProfile(t, profileBackend(t, srv.Addr(), Policy{}, nil))
 			if n := len(md.Messages()); n != 0 {
-				t.Fatalf("%d messages", n)
+				t.Fatalf("%d messages, want %d", n, 0)
 			}
 			if err := md.Commit(context.Background(), pop3front.Outcome{}); err != nil {
 				t.Fatal(err)

@@ -90,7 +90,7 @@ func TestDUpstreamRestart(t *testing.T) {
 	must(t, q.Send("USER u\r\nPASS pw\r\n"))
 	q.Line()
 	if l, _ := q.Line(); !strings.HasPrefix(l, "-ERR [SYS/TEMP]") {
-		t.Fatalf("login while the upstream is down: %q", l)
+		t.Fatalf("login while the upstream is down: %q, want prefix %q", l, "-ERR [SYS/TEMP]")
 	}
 	q.Close()
 	e.fp.Refuse(false)
@@ -100,7 +100,7 @@ func TestDUpstreamRestart(t *testing.T) {
 		t.Fatalf("after the restart: %v", err)
 	}
 	if l, _ := p.Quit(); !strings.HasPrefix(l, "+OK") {
-		t.Fatalf("after the restart: QUIT %q", l)
+		t.Fatalf("after the restart: QUIT %q, want prefix %q", l, "+OK")
 	}
 
 	if r, ok := gwtest.WaitBaseline(base, 8, 15*time.Second); !ok {

@@ -28,7 +28,7 @@ func TestTruncatedStream(t *testing.T) {
 			// Earlier replies arrive, the partial body may, the terminator
 			// never.
 			if !strings.HasPrefix(got, want) {
-				t.Fatalf("got %q", got)
+				t.Fatalf("got %q, want prefix %q", got, want)
 			}
 			if rest := got[len(want):]; !strings.HasPrefix("Subject: two\r\nX: y\r\n\r\nline 1\r\n", rest) {
 				t.Errorf("after +OK: %q", rest)

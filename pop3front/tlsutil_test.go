@@ -74,7 +74,7 @@ func dialTLS(t testing.TB, addr string) *client {
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	cl := &client{t: t, c: c, r: bufio.NewReader(c)}
 	if g := cl.line(); !strings.HasPrefix(g, "+OK ") {
-		t.Fatalf("greeting %q", g)
+		t.Fatalf("greeting %q, want prefix %q", g, "+OK ")
 	}
 	return cl
 }
@@ -83,7 +83,7 @@ func dialTLS(t testing.TB, addr string) *client {
 func (cl *client) stls() {
 	cl.t.Helper()
 	if r := cl.cmd("STLS"); r != "+OK Begin TLS negotiation.\r\n" {
-		cl.t.Fatalf("STLS: %q", r)
+		cl.t.Fatalf("STLS: %q, want %q", r, "+OK Begin TLS negotiation.\r\n")
 	}
 	if cl.r.Buffered() != 0 {
 		cl.t.Fatalf("server sent more after STLS's reply")
@@ -166,7 +166,7 @@ func dialFrom(t testing.TB, addr, local string) *client {
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	cl := &client{t: t, c: c, r: bufio.NewReader(c)}
 	if g := cl.line(); !strings.HasPrefix(g, "+OK ") {
-		t.Fatalf("greeting %q", g)
+		t.Fatalf("greeting %q, want prefix %q", g, "+OK ")
 	}
 	return cl
 }

@@ -91,10 +91,10 @@ shutdown_grace = "1500ms"
 		t.Fatal(err)
 	}
 	if l := preauth.Line(); l != "-ERR [SYS/TEMP] Server shutting down\r\n" {
-		t.Errorf("pre-auth session got %q", l)
+		t.Errorf("pre-auth session got %q, want %q", l, "-ERR [SYS/TEMP] Server shutting down\r\n")
 	}
 	if r := quitter.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
-		t.Errorf("QUIT during grace = %q", r)
+		t.Errorf("QUIT during grace = %q, want prefix %q", r, "+OK")
 	}
 	// The idle session is cut without any +OK for its pending DELE.
 	idle.C.SetReadDeadline(time.Now().Add(10 * time.Second))

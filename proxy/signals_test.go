@@ -31,7 +31,7 @@ func TestSIGHUPBadConfigKeepsRunning(t *testing.T) {
 	c := dialPOP3(t, pop3)
 	c.Cmd("USER demo")
 	if r := c.Cmd("PASS demo"); !strings.HasPrefix(r, "+OK") {
-		t.Errorf("login after a refused reload: %q", r)
+		t.Errorf("login after a refused reload: %q, want prefix %q", r, "+OK")
 	}
 	c.Cmd("QUIT")
 
@@ -65,7 +65,7 @@ imap_listen = %q
 
 	old, serial := dialPOP3S(t, pop3s, ca)
 	if serial != 7 {
-		t.Fatalf("serial %d", serial)
+		t.Fatalf("serial %d, want %d", serial, 7)
 	}
 	old.Cmd("USER demo")
 	old.Cmd("PASS demo")
@@ -84,7 +84,7 @@ imap_listen = %q
 		time.Sleep(20 * time.Millisecond)
 	}
 	if r := old.Cmd("STAT"); !strings.HasPrefix(r, "+OK") {
-		t.Errorf("session across SIGHUP: %q", r)
+		t.Errorf("session across SIGHUP: %q, want prefix %q", r, "+OK")
 	}
 	if !strings.Contains(logs.String(), "configuration reloaded") || !strings.Contains(logs.String(), `tls_subject="CN=pop3.test"`) {
 		t.Errorf("no reload log line:\n%s", logs)

@@ -286,7 +286,7 @@ func TestStoreGrant(t *testing.T) {
 			t.Errorf("after failed refresh: got last error %q at %v", u.LastError, u.LastRefresh)
 		}
 		if UserStatus(u) != "refresh failing: token endpoint: 503 Service Unavailable" {
-			t.Errorf("UserStatus: got %q", UserStatus(u))
+			t.Errorf("UserStatus: got %q, want %q", UserStatus(u), "refresh failing: token endpoint: 503 Service Unavailable")
 		}
 		if err := s.RecordRefresh(ctx, "alice", nil); err != nil {
 			t.Fatal(err)
