@@ -209,16 +209,10 @@ func proxyHeader(t *testing.T, version byte, src string) []byte {
 // dialProxied connects, sends a PROXY header and reads the greeting.
 func dialProxied(t *testing.T, addr string, header []byte) *pop3test.Client {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
+	c := pop3test.DialRaw(t, addr)
+	if _, err := c.C.Write(header); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := conn.Write(header); err != nil {
-		t.Fatal(err)
-	}
-	c := pop3test.NewClient(t, conn)
 	c.ExpectOK("greeting")
 	return c
 }
@@ -470,16 +464,12 @@ func grepLines(s, sub string) string {
 
 func rawDial(t *testing.T, addr string, header []byte) *pop3test.Client {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	c := pop3test.DialRaw(t, addr)
+	c.C.SetDeadline(time.Now().Add(10 * time.Second))
 	if header != nil {
-		conn.Write(header)
+		c.C.Write(header)
 	}
-	return pop3test.NewClient(t, conn)
+	return c
 }
 
 // readAll reads until the server closes (at most the client deadline).

@@ -24,10 +24,18 @@ func NewClient(t testtb.TB, c net.Conn) *Client {
 	return &Client{C: c, R: bufio.NewReader(c), t: t}
 }
 
-// DialClient connects to addr, with 30 seconds for the whole
-// conversation, and reads the greeting, which must be +OK. The connection
-// is closed when the test ends.
+// DialClient connects to addr (DialRaw) and reads the greeting, which
+// must be +OK.
 func DialClient(t testtb.TB, addr string) *Client {
+	t.Helper()
+	c := DialRaw(t, addr)
+	c.ExpectOK("greeting")
+	return c
+}
+
+// DialRaw connects to addr, with 30 seconds for the whole conversation,
+// and reads nothing. The connection is closed when the test ends.
+func DialRaw(t testtb.TB, addr string) *Client {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -35,9 +43,7 @@ func DialClient(t testtb.TB, addr string) *Client {
 	}
 	t.Cleanup(func() { conn.Close() })
 	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	c := NewClient(t, conn)
-	c.ExpectOK("greeting")
-	return c
+	return NewClient(t, conn)
 }
 
 // Line reads one line, CRLF included.
