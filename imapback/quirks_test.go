@@ -474,6 +474,18 @@ func testProfilePolicy(t *testing.T, p fakeimap.Profile, pol DeletePolicy, fallb
 		effective = DeleteFlag
 	}
 	inbox := mb.Messages("INBOX")
+	checkProfileEffect(t, mb, inbox, msgs, effective)
+	if len(inbox) < 3 {
+		t.Errorf("INBOX holds %d messages", len(inbox))
+	}
+	checkCommands(t, mb, 1)
+}
+
+// checkProfileEffect checks what testProfilePolicy's QUIT (DELE 2 after
+// RETR 2) did under the effective policy: UID 2 changed or moved as it
+// says, every other message untouched.
+func checkProfileEffect(t *testing.T, mb *fakeimap.Mailbox, inbox []fakeimap.Message, msgs [][]byte, effective DeletePolicy) {
+	t.Helper()
 	byUID := map[uint32]fakeimap.Message{}
 	for _, m := range inbox {
 		byUID[m.UID] = m
@@ -509,10 +521,6 @@ func testProfilePolicy(t *testing.T, p fakeimap.Profile, pol DeletePolicy, fallb
 			t.Errorf("%s: UID 2 present %v, %s holds %d", effective, present, folder, len(moved))
 		}
 	}
-	if len(inbox) < 3 {
-		t.Errorf("INBOX holds %d messages", len(inbox))
-	}
-	checkCommands(t, mb, 1)
 }
 
 // UW kills the session holding the mailbox read-write when another
