@@ -108,99 +108,118 @@ func TestStoreDevices(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		ctx, s := testCtx(t), b.open(t)
 		lan := netip.MustParsePrefix("192.0.2.0/24")
-		phone, pwPhone, err := s.AddDevice(ctx, "alice", "phone", nil)
-		if err != nil {
-			t.Fatalf("AddDevice: %v", err)
-		}
-		if !pwFormat.MatchString(pwPhone) || phone.ID == 0 || phone.User != "alice" || phone.Name != "phone" {
-			t.Fatalf("AddDevice: got %+v, %q", phone, pwPhone)
-		}
-		_, pwDesk, err := s.AddDevice(ctx, "alice", "desktop", []netip.Prefix{lan})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := s.AddDevice(ctx, "alice", "phone", nil); !errors.Is(err, ErrDeviceExists) {
-			t.Errorf("AddDevice with a used name: got %v, want ErrDeviceExists", err)
-		}
-		if _, _, err := s.AddDevice(ctx, "bob", "phone", nil); err != nil {
-			t.Errorf("AddDevice for another user with the same device name: %v", err)
-		}
-
-		all, err := s.ListDevices(ctx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var names []string
-		for _, d := range all {
-			names = append(names, d.User+"/"+d.Name)
-		}
-		if got, want := fmt.Sprint(names), "[alice/desktop alice/phone bob/phone]"; got != want {
-			t.Errorf("ListDevices(all): got %s, want %s", got, want)
-		}
-		ds, _ := s.ListDevices(ctx, "alice")
-		if len(ds) != 2 || ds[0].Name != "desktop" || len(ds[0].AllowedNets) != 1 || ds[0].AllowedNets[0] != lan {
-			t.Errorf("ListDevices(alice): got %+v, want desktop (allowed %v) and phone", ds, lan)
-		}
-
+		pwPhone, pwDesk := addDevices(t, ctx, s, lan)
 		client := netip.MustParseAddr("192.0.2.10")
-		d, err := s.Authenticate(ctx, "alice", pwPhone, client)
-		if err != nil || d.Name != "phone" {
-			t.Fatalf("Authenticate(phone): got %+v, %v", d, err)
-		}
-		if d.LastAddr != client || d.LastUsed.IsZero() {
-			t.Errorf("Authenticate result: last use %v from %v, want now from %v", d.LastUsed, d.LastAddr, client)
-		}
-		ds, _ = s.ListDevices(ctx, "alice")
-		if ds[1].Name != "phone" || ds[1].LastAddr != client || !ds[1].LastUsed.Equal(d.LastUsed) || !ds[0].LastUsed.IsZero() {
-			t.Errorf("after login: got %+v, want phone used from %v, desktop never", ds, client)
-		}
-		// Without dashes and in upper case, from an IPv4-mapped address.
-		typed := bytes.ToUpper(bytes.ReplaceAll([]byte(pwDesk), []byte("-"), nil))
-		if d, err := s.Authenticate(ctx, "alice", string(typed), netip.MustParseAddr("::ffff:192.0.2.77")); err != nil || d.Name != "desktop" {
-			t.Errorf("Authenticate(desktop, typed %s): got %+v, %v", typed, d, err)
-		}
-		if _, err := s.Authenticate(ctx, "alice", pwDesk, netip.MustParseAddr("198.51.100.1")); !errors.Is(err, ErrNetworkNotAllowed) {
-			t.Errorf("desktop from outside %v: got %v, want ErrNetworkNotAllowed", lan, err)
-		}
-		if _, err := s.Authenticate(ctx, "alice", "aaaaa-aaaaa-aaaaa-aaaaa", client); !errors.Is(err, ErrWrongPassword) {
-			t.Errorf("wrong password: got %v, want ErrWrongPassword", err)
-		}
-		if _, err := s.Authenticate(ctx, "bob", pwPhone, client); !errors.Is(err, ErrWrongPassword) {
-			t.Errorf("alice's password for bob: got %v, want ErrWrongPassword", err)
-		}
-		if _, err := s.Authenticate(ctx, "carol", pwPhone, client); !errors.Is(err, ErrUnknownDevice) {
-			t.Errorf("unknown user: got %v, want ErrUnknownDevice", err)
-		}
-
-		// Revocation takes effect at once, also through another handle.
-		other := b.open(t)
-		if _, err := other.Authenticate(ctx, "alice", pwPhone, client); err != nil {
-			t.Fatalf("second handle before revoke: %v", err)
-		}
-		if err := s.RevokeDevice(ctx, "alice", "phone"); err != nil {
-			t.Fatalf("RevokeDevice: %v", err)
-		}
-		if _, err := other.Authenticate(ctx, "alice", pwPhone, client); !errors.Is(err, ErrWrongPassword) {
-			t.Errorf("revoked phone (desktop remains): got %v, want ErrWrongPassword", err)
-		}
-		if err := s.RevokeDevice(ctx, "alice", "phone"); !errors.Is(err, ErrNoDevice) {
-			t.Errorf("RevokeDevice twice: got %v, want ErrNoDevice", err)
-		}
-		if err := s.RevokeDevice(ctx, "alice", "desktop"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := other.Authenticate(ctx, "alice", pwDesk, lan.Addr()); !errors.Is(err, ErrUnknownDevice) {
-			t.Errorf("all devices revoked: got %v, want ErrUnknownDevice", err)
-		}
-
-		// Removing a user removes its devices.
-		if err := s.RemoveUser(ctx, "bob"); err != nil {
-			t.Fatal(err)
-		}
-		if ds, _ := s.ListDevices(ctx, ""); len(ds) != 0 {
-			t.Errorf("devices after removing bob and revoking alice's: got %+v, want none", ds)
-		}
+		checkDeviceLogins(t, ctx, s, lan, client, pwPhone, pwDesk)
+		checkRevoke(t, ctx, s, b.open(t), lan, client, pwPhone, pwDesk)
 	})
+}
+
+// addDevices adds alice's phone and desktop (allowed from lan only) and
+// bob's phone, checks the listings and returns alice's passwords.
+func addDevices(t *testing.T, ctx context.Context, s Store, lan netip.Prefix) (pwPhone, pwDesk string) {
+	t.Helper()
+	phone, pwPhone, err := s.AddDevice(ctx, "alice", "phone", nil)
+	if err != nil {
+		t.Fatalf("AddDevice: %v", err)
+	}
+	if !pwFormat.MatchString(pwPhone) || phone.ID == 0 || phone.User != "alice" || phone.Name != "phone" {
+		t.Fatalf("AddDevice: got %+v, %q", phone, pwPhone)
+	}
+	_, pwDesk, err = s.AddDevice(ctx, "alice", "desktop", []netip.Prefix{lan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.AddDevice(ctx, "alice", "phone", nil); !errors.Is(err, ErrDeviceExists) {
+		t.Errorf("AddDevice with a used name: got %v, want ErrDeviceExists", err)
+	}
+	if _, _, err := s.AddDevice(ctx, "bob", "phone", nil); err != nil {
+		t.Errorf("AddDevice for another user with the same device name: %v", err)
+	}
+
+	all, err := s.ListDevices(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, d := range all {
+		names = append(names, d.User+"/"+d.Name)
+	}
+	if got, want := fmt.Sprint(names), "[alice/desktop alice/phone bob/phone]"; got != want {
+		t.Errorf("ListDevices(all): got %s, want %s", got, want)
+	}
+	ds, _ := s.ListDevices(ctx, "alice")
+	if len(ds) != 2 || ds[0].Name != "desktop" || len(ds[0].AllowedNets) != 1 || ds[0].AllowedNets[0] != lan {
+		t.Errorf("ListDevices(alice): got %+v, want desktop (allowed %v) and phone", ds, lan)
+	}
+	return pwPhone, pwDesk
+}
+
+// checkDeviceLogins checks Authenticate with the devices addDevices made.
+func checkDeviceLogins(t *testing.T, ctx context.Context, s Store, lan netip.Prefix, client netip.Addr, pwPhone, pwDesk string) {
+	t.Helper()
+	d, err := s.Authenticate(ctx, "alice", pwPhone, client)
+	if err != nil || d.Name != "phone" {
+		t.Fatalf("Authenticate(phone): got %+v, %v", d, err)
+	}
+	if d.LastAddr != client || d.LastUsed.IsZero() {
+		t.Errorf("Authenticate result: last use %v from %v, want now from %v", d.LastUsed, d.LastAddr, client)
+	}
+	ds, _ := s.ListDevices(ctx, "alice")
+	if ds[1].Name != "phone" || ds[1].LastAddr != client || !ds[1].LastUsed.Equal(d.LastUsed) || !ds[0].LastUsed.IsZero() {
+		t.Errorf("after login: got %+v, want phone used from %v, desktop never", ds, client)
+	}
+	// Without dashes and in upper case, from an IPv4-mapped address.
+	typed := bytes.ToUpper(bytes.ReplaceAll([]byte(pwDesk), []byte("-"), nil))
+	if d, err := s.Authenticate(ctx, "alice", string(typed), netip.MustParseAddr("::ffff:192.0.2.77")); err != nil || d.Name != "desktop" {
+		t.Errorf("Authenticate(desktop, typed %s): got %+v, %v", typed, d, err)
+	}
+	if _, err := s.Authenticate(ctx, "alice", pwDesk, netip.MustParseAddr("198.51.100.1")); !errors.Is(err, ErrNetworkNotAllowed) {
+		t.Errorf("desktop from outside %v: got %v, want ErrNetworkNotAllowed", lan, err)
+	}
+	if _, err := s.Authenticate(ctx, "alice", "aaaaa-aaaaa-aaaaa-aaaaa", client); !errors.Is(err, ErrWrongPassword) {
+		t.Errorf("wrong password: got %v, want ErrWrongPassword", err)
+	}
+	if _, err := s.Authenticate(ctx, "bob", pwPhone, client); !errors.Is(err, ErrWrongPassword) {
+		t.Errorf("alice's password for bob: got %v, want ErrWrongPassword", err)
+	}
+	if _, err := s.Authenticate(ctx, "carol", pwPhone, client); !errors.Is(err, ErrUnknownDevice) {
+		t.Errorf("unknown user: got %v, want ErrUnknownDevice", err)
+	}
+}
+
+// checkRevoke checks that revocation takes effect at once, also through
+// other, a second handle on the same store, and that removing a user
+// removes its devices.
+func checkRevoke(t *testing.T, ctx context.Context, s, other Store, lan netip.Prefix, client netip.Addr, pwPhone, pwDesk string) {
+	t.Helper()
+	// Revocation takes effect at once, also through another handle.
+	if _, err := other.Authenticate(ctx, "alice", pwPhone, client); err != nil {
+		t.Fatalf("second handle before revoke: %v", err)
+	}
+	if err := s.RevokeDevice(ctx, "alice", "phone"); err != nil {
+		t.Fatalf("RevokeDevice: %v", err)
+	}
+	if _, err := other.Authenticate(ctx, "alice", pwPhone, client); !errors.Is(err, ErrWrongPassword) {
+		t.Errorf("revoked phone (desktop remains): got %v, want ErrWrongPassword", err)
+	}
+	if err := s.RevokeDevice(ctx, "alice", "phone"); !errors.Is(err, ErrNoDevice) {
+		t.Errorf("RevokeDevice twice: got %v, want ErrNoDevice", err)
+	}
+	if err := s.RevokeDevice(ctx, "alice", "desktop"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Authenticate(ctx, "alice", pwDesk, lan.Addr()); !errors.Is(err, ErrUnknownDevice) {
+		t.Errorf("all devices revoked: got %v, want ErrUnknownDevice", err)
+	}
+
+	// Removing a user removes its devices.
+	if err := s.RemoveUser(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := s.ListDevices(ctx, ""); len(ds) != 0 {
+		t.Errorf("devices after removing bob and revoking alice's: got %+v, want none", ds)
+	}
 }
 
 func TestStoreDeviceLimit(t *testing.T) {
