@@ -239,87 +239,106 @@ func TestStoreGrant(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		ctx, s := testCtx(t), b.open(t)
 		ident := func(cur Tokens) (Tokens, error) { return cur, nil }
-		if _, err := s.Refresh(ctx, "alice", ident); !errors.Is(err, ErrNoGrant) {
-			t.Errorf("Refresh of unknown user: got %v, want ErrNoGrant", err)
-		}
-		s.AddUser(ctx, "alice")
-		if _, err := s.Refresh(ctx, "alice", ident); !errors.Is(err, ErrNoGrant) {
-			t.Errorf("Refresh of user without grant: got %v, want ErrNoGrant", err)
-		}
-		if err := s.MarkNeedsReenrollment(ctx, "alice", "invalid_grant: AADSTS50173"); err != nil {
-			t.Fatal(err)
-		}
-		if n, err := s.UsersNeedingReenrollment(ctx); err != nil || n != 1 {
-			t.Errorf("UsersNeedingReenrollment: got %d, %v, want 1", n, err)
-		}
-		expiry := time.Now().Add(time.Hour).Truncate(time.Microsecond)
-		grant := Tokens{Refresh: "refresh-secret-1", Access: "access-secret-1", AccessExpiry: expiry}
-		if err := s.PutGrant(ctx, "alice", grant); err != nil {
-			t.Fatalf("PutGrant: %v", err)
-		}
-		u, _ := s.GetUser(ctx, "alice")
-		if !u.HasGrant || u.NeedsReenrollment || u.LastError != "" || !u.AccessExpiry.Equal(expiry) {
-			t.Errorf("after PutGrant: got %+v, want grant, not flagged, expiry %v", u, expiry)
-		}
-		if n, _ := s.UsersNeedingReenrollment(ctx); n != 0 {
-			t.Errorf("UsersNeedingReenrollment after PutGrant: got %d, want 0", n)
-		}
-		got, err := s.Refresh(ctx, "alice", ident)
-		if err != nil || !got.equal(grant) {
-			t.Fatalf("Refresh(identity): got %+v, %v, want %+v", got, err, grant)
-		}
-
-		// An error from fn saves nothing.
-		boom := errors.New("provider down")
-		_, err = s.Refresh(ctx, "alice", func(cur Tokens) (Tokens, error) {
-			return Tokens{Refresh: "half-done", Access: "x"}, boom
-		})
-		if !errors.Is(err, boom) {
-			t.Errorf("Refresh with failing fn: got %v, want %v", err, boom)
-		}
-		if got, _ := s.Refresh(ctx, "alice", ident); !got.equal(grant) {
-			t.Errorf("after failing fn: got %+v, want unchanged %+v", got, grant)
-		}
-
-		// A rotation is saved and seen through another handle.
-		rotated := Tokens{Refresh: "refresh-secret-2", Access: "access-secret-2", AccessExpiry: expiry.Add(time.Hour)}
-		if got, err := s.Refresh(ctx, "alice", func(Tokens) (Tokens, error) { return rotated, nil }); err != nil || !got.equal(rotated) {
-			t.Fatalf("Refresh(rotate): got %+v, %v", got, err)
-		}
-		other := b.open(t)
-		if got, _ := other.Refresh(ctx, "alice", ident); !got.equal(rotated) {
-			t.Errorf("other handle after rotation: got %+v, want %+v", got, rotated)
-		}
-		// No refresh token in fn's result keeps the stored one.
-		newAccess := Tokens{Access: "access-secret-3", AccessExpiry: expiry.Add(2 * time.Hour)}
-		got, err = s.Refresh(ctx, "alice", func(Tokens) (Tokens, error) { return newAccess, nil })
-		if err != nil || got.Refresh != rotated.Refresh || got.Access != newAccess.Access {
-			t.Errorf("Refresh without refresh token: got %+v, %v, want refresh %q kept", got, err, rotated.Refresh)
-		}
-
-		if err := s.RecordRefresh(ctx, "alice", errors.New("token endpoint: 503\nService Unavailable")); err != nil {
-			t.Fatal(err)
-		}
-		u, _ = s.GetUser(ctx, "alice")
-		if u.LastError != "token endpoint: 503 Service Unavailable" || u.LastRefresh.IsZero() {
-			t.Errorf("after failed refresh: got last error %q at %v", u.LastError, u.LastRefresh)
-		}
-		if UserStatus(u) != "refresh failing: token endpoint: 503 Service Unavailable" {
-			t.Errorf("UserStatus: got %q, want %q", UserStatus(u), "refresh failing: token endpoint: 503 Service Unavailable")
-		}
-		if err := s.RecordRefresh(ctx, "alice", nil); err != nil {
-			t.Fatal(err)
-		}
-		if u, _ = s.GetUser(ctx, "alice"); u.LastError != "" || UserStatus(u) != "ok" {
-			t.Errorf("after good refresh: got last error %q, status %q", u.LastError, UserStatus(u))
-		}
-		if err := s.RecordRefresh(ctx, "nobody", nil); !errors.Is(err, ErrNoUser) {
-			t.Errorf("RecordRefresh(unknown): got %v, want ErrNoUser", err)
-		}
-		if err := s.Ping(ctx); err != nil {
-			t.Errorf("Ping: %v", err)
-		}
+		grant := checkPutGrant(t, ctx, s, ident)
+		checkRotation(t, ctx, s, b.open(t), ident, grant)
+		checkRecordRefresh(t, ctx, s)
 	})
+}
+
+// checkPutGrant checks a grant's life up to its first Refresh and returns
+// the grant stored for alice.
+func checkPutGrant(t *testing.T, ctx context.Context, s Store, ident func(Tokens) (Tokens, error)) Tokens {
+	t.Helper()
+	if _, err := s.Refresh(ctx, "alice", ident); !errors.Is(err, ErrNoGrant) {
+		t.Errorf("Refresh of unknown user: got %v, want ErrNoGrant", err)
+	}
+	s.AddUser(ctx, "alice")
+	if _, err := s.Refresh(ctx, "alice", ident); !errors.Is(err, ErrNoGrant) {
+		t.Errorf("Refresh of user without grant: got %v, want ErrNoGrant", err)
+	}
+	if err := s.MarkNeedsReenrollment(ctx, "alice", "invalid_grant: AADSTS50173"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.UsersNeedingReenrollment(ctx); err != nil || n != 1 {
+		t.Errorf("UsersNeedingReenrollment: got %d, %v, want 1", n, err)
+	}
+	expiry := time.Now().Add(time.Hour).Truncate(time.Microsecond)
+	grant := Tokens{Refresh: "refresh-secret-1", Access: "access-secret-1", AccessExpiry: expiry}
+	if err := s.PutGrant(ctx, "alice", grant); err != nil {
+		t.Fatalf("PutGrant: %v", err)
+	}
+	u, _ := s.GetUser(ctx, "alice")
+	if !u.HasGrant || u.NeedsReenrollment || u.LastError != "" || !u.AccessExpiry.Equal(expiry) {
+		t.Errorf("after PutGrant: got %+v, want grant, not flagged, expiry %v", u, expiry)
+	}
+	if n, _ := s.UsersNeedingReenrollment(ctx); n != 0 {
+		t.Errorf("UsersNeedingReenrollment after PutGrant: got %d, want 0", n)
+	}
+	got, err := s.Refresh(ctx, "alice", ident)
+	if err != nil || !got.equal(grant) {
+		t.Fatalf("Refresh(identity): got %+v, %v, want %+v", got, err, grant)
+	}
+	return grant
+}
+
+// checkRotation checks what Refresh saves, seen also through other, a
+// second handle on the same store.
+func checkRotation(t *testing.T, ctx context.Context, s, other Store, ident func(Tokens) (Tokens, error), grant Tokens) {
+	t.Helper()
+	expiry := grant.AccessExpiry
+	// An error from fn saves nothing.
+	boom := errors.New("provider down")
+	_, err := s.Refresh(ctx, "alice", func(cur Tokens) (Tokens, error) {
+		return Tokens{Refresh: "half-done", Access: "x"}, boom
+	})
+	if !errors.Is(err, boom) {
+		t.Errorf("Refresh with failing fn: got %v, want %v", err, boom)
+	}
+	if got, _ := s.Refresh(ctx, "alice", ident); !got.equal(grant) {
+		t.Errorf("after failing fn: got %+v, want unchanged %+v", got, grant)
+	}
+
+	// A rotation is saved and seen through another handle.
+	rotated := Tokens{Refresh: "refresh-secret-2", Access: "access-secret-2", AccessExpiry: expiry.Add(time.Hour)}
+	if got, err := s.Refresh(ctx, "alice", func(Tokens) (Tokens, error) { return rotated, nil }); err != nil || !got.equal(rotated) {
+		t.Fatalf("Refresh(rotate): got %+v, %v", got, err)
+	}
+	if got, _ := other.Refresh(ctx, "alice", ident); !got.equal(rotated) {
+		t.Errorf("other handle after rotation: got %+v, want %+v", got, rotated)
+	}
+	// No refresh token in fn's result keeps the stored one.
+	newAccess := Tokens{Access: "access-secret-3", AccessExpiry: expiry.Add(2 * time.Hour)}
+	got, err := s.Refresh(ctx, "alice", func(Tokens) (Tokens, error) { return newAccess, nil })
+	if err != nil || got.Refresh != rotated.Refresh || got.Access != newAccess.Access {
+		t.Errorf("Refresh without refresh token: got %+v, %v, want refresh %q kept", got, err, rotated.Refresh)
+	}
+}
+
+// checkRecordRefresh checks the refresh outcome kept for a user.
+func checkRecordRefresh(t *testing.T, ctx context.Context, s Store) {
+	t.Helper()
+	if err := s.RecordRefresh(ctx, "alice", errors.New("token endpoint: 503\nService Unavailable")); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := s.GetUser(ctx, "alice")
+	if u.LastError != "token endpoint: 503 Service Unavailable" || u.LastRefresh.IsZero() {
+		t.Errorf("after failed refresh: got last error %q at %v", u.LastError, u.LastRefresh)
+	}
+	if UserStatus(u) != "refresh failing: token endpoint: 503 Service Unavailable" {
+		t.Errorf("UserStatus: got %q, want %q", UserStatus(u), "refresh failing: token endpoint: 503 Service Unavailable")
+	}
+	if err := s.RecordRefresh(ctx, "alice", nil); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ = s.GetUser(ctx, "alice"); u.LastError != "" || UserStatus(u) != "ok" {
+		t.Errorf("after good refresh: got last error %q, status %q", u.LastError, UserStatus(u))
+	}
+	if err := s.RecordRefresh(ctx, "nobody", nil); !errors.Is(err, ErrNoUser) {
+		t.Errorf("RecordRefresh(unknown): got %v, want ErrNoUser", err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
 }
 
 // TestStoreTokensSealedAtRest reads the database directly: no token is
