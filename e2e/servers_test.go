@@ -287,44 +287,52 @@ func TestServersDeletePolicies(t *testing.T) {
 					if r.fallback {
 						effective = "flag"
 					}
-					two := before[1].UID
-					for _, m := range before {
-						fl, present := after[m.UID]
-						if m.UID != two {
-							if !present || fmt.Sprint(fl) != fmt.Sprint(m.Flags) {
-								t.Errorf("UID %d changed: %v -> %v (present %v)", m.UID, m.Flags, fl, present)
-							}
-							continue
-						}
-						switch effective {
-						case "flag":
-							if !slices.Contains(fl, `\Deleted`) {
-								t.Errorf("flag: UID %d flags %v", two, fl)
-							}
-						case "keyword":
-							if !slices.Contains(fl, "$POP3Deleted") || slices.Contains(fl, `\Deleted`) {
-								t.Errorf("keyword: UID %d flags %v", two, fl)
-							}
-						case "keep":
-							if slices.Contains(fl, `\Deleted`) {
-								t.Errorf("keep: UID %d flags %v", two, fl)
-							}
-						default:
-							if present {
-								t.Errorf("%s: UID %d still in INBOX", effective, two)
-							}
-							trash, archive := folders(srv)
-							folder := map[string]string{"trash": trash, "archive": archive}[effective]
-							if folder != "" {
-								if n := len(srv.Messages(t, u, folder)); n != 1 {
-									t.Errorf("%s: %s holds %d messages, want 1", effective, folder, n)
-								}
-							}
-						}
-					}
+					checkServerDelete(t, srv, u, before, after, effective)
 				})
 			}
 		})
+	}
+}
+
+// checkServerDelete checks TestServersDeletePolicies' QUIT (DELE 2): the
+// second message of before is flagged, kept or moved as the effective
+// policy says; every other message is unchanged in after.
+func checkServerDelete(t *testing.T, srv *upstreams.Server, u string, before []oracle.Message, after map[uint32][]string, effective string) {
+	t.Helper()
+	two := before[1].UID
+	for _, m := range before {
+		fl, present := after[m.UID]
+		if m.UID != two {
+			if !present || fmt.Sprint(fl) != fmt.Sprint(m.Flags) {
+				t.Errorf("UID %d changed: %v -> %v (present %v)", m.UID, m.Flags, fl, present)
+			}
+			continue
+		}
+		switch effective {
+		case "flag":
+			if !slices.Contains(fl, `\Deleted`) {
+				t.Errorf("flag: UID %d flags %v", two, fl)
+			}
+		case "keyword":
+			if !slices.Contains(fl, "$POP3Deleted") || slices.Contains(fl, `\Deleted`) {
+				t.Errorf("keyword: UID %d flags %v", two, fl)
+			}
+		case "keep":
+			if slices.Contains(fl, `\Deleted`) {
+				t.Errorf("keep: UID %d flags %v", two, fl)
+			}
+		default:
+			if present {
+				t.Errorf("%s: UID %d still in INBOX", effective, two)
+			}
+			trash, archive := folders(srv)
+			folder := map[string]string{"trash": trash, "archive": archive}[effective]
+			if folder != "" {
+				if n := len(srv.Messages(t, u, folder)); n != 1 {
+					t.Errorf("%s: %s holds %d messages, want 1", effective, folder, n)
+				}
+			}
+		}
 	}
 }
 
