@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/popbridge/popbridge/internal/testpki"
 )
 
 func TestShippedConfigIsValid(t *testing.T) {
@@ -176,7 +178,7 @@ func TestCleartextUpstreamWarnedAtStartAndReload(t *testing.T) {
 // TestCheckConfigRefusesWhatStartWouldFailOn: ports out of range and
 // listeners sharing an address are errors with file and line.
 func TestCheckConfigRefusesWhatStartWouldFailOn(t *testing.T) {
-	testCert, testKey := newTestCA(t).issue(t, t.TempDir(), 1)
+	testCert, testKey := testpki.New().WriteLeaf(t, t.TempDir(), 1)
 	tests := []struct {
 		name, toml, want string
 	}{

@@ -51,11 +51,11 @@ func TestStartOptions(t *testing.T) {
 	login := func() {
 		t.Helper()
 		c := dialPOP3(t, gw.POP3Addr())
-		c.cmd("USER demo")
-		if r := c.cmd("PASS demo"); !strings.HasPrefix(r, "+OK") {
-			t.Fatalf("PASS demo = %q", r)
+		c.Cmd("USER demo")
+		if r := c.Cmd("PASS demo"); !strings.HasPrefix(r, "+OK") {
+			t.Fatalf("PASS demo = %q, want prefix %q", r, "+OK")
 		}
-		c.cmd("QUIT")
+		c.Cmd("QUIT")
 	}
 	login()
 	if got := logins.Load(); got != 1 {

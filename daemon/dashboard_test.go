@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/popbridge/popbridge/internal/dovecottest"
+	"github.com/popbridge/popbridge/internal/testpki"
 )
 
 // The Grafana dashboard and the alert rules shipped in deploy/.
@@ -44,8 +45,8 @@ func TestDashboardQueries(t *testing.T) {
 	promBin := requirePrometheus(t)
 	panels := loadDashboard(t)
 
-	ca, dir := newTestCA(t), t.TempDir()
-	cert, key := ca.issue(t, dir, 1)
+	ca, dir := testpki.New(), t.TempDir()
+	cert, key := ca.WriteLeaf(t, dir, 1)
 	gw, _ := testGateway(t, func(c *Config) {
 		c.POP3.ListenTLS = "127.0.0.1:0"
 		c.TLS.Cert, c.TLS.Key = cert, key
@@ -56,34 +57,34 @@ func TestDashboardQueries(t *testing.T) {
 
 	// The scripted sessions.
 	c := dialPOP3(t, gw.POP3Addr())
-	c.cmd("USER demo")
-	if r := c.cmd("PASS demo"); !strings.HasPrefix(r, "+OK") {
+	c.Cmd("USER demo")
+	if r := c.Cmd("PASS demo"); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("login: %q", r)
 	}
-	c.cmd("RETR 1")
-	c.multi()
-	c.cmd("TOP 2 0")
-	c.multi()
-	if r := c.cmd("DELE 2"); !strings.HasPrefix(r, "+OK") {
+	c.Cmd("RETR 1")
+	c.Multi()
+	c.Cmd("TOP 2 0")
+	c.Multi()
+	if r := c.Cmd("DELE 2"); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("DELE 2: %q", r)
 	}
-	if r := c.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+	if r := c.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("QUIT: %q", r)
 	}
 	bad := dialPOP3(t, gw.POP3Addr())
-	bad.cmd("USER demo")
-	if r := bad.cmd("PASS wrong"); !strings.HasPrefix(r, "-ERR") {
+	bad.Cmd("USER demo")
+	if r := bad.Cmd("PASS wrong"); !strings.HasPrefix(r, "-ERR") {
 		t.Fatalf("wrong password accepted: %q", r)
 	}
-	bad.cmd("QUIT")
+	bad.Cmd("QUIT")
 	s, _ := dialPOP3S(t, gw.POP3SAddr(), ca)
-	s.cmd("USER demo")
-	if r := s.cmd("PASS demo"); !strings.HasPrefix(r, "+OK") {
+	s.Cmd("USER demo")
+	if r := s.Cmd("PASS demo"); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("POP3S login: %q", r)
 	}
-	s.cmd("RETR 1")
-	s.multi()
-	s.cmd("QUIT")
+	s.Cmd("RETR 1")
+	s.Multi()
+	s.Cmd("QUIT")
 	notTLS, err := net.DialTimeout("tcp", gw.POP3SAddr(), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -75,21 +75,21 @@ func TestVaultDemo(t *testing.T) {
 		t.Fatalf("device add: %d %q", code, o)
 	}
 	c := dialPOP3(t, gw.POP3Addr())
-	c.cmd("USER demo")
-	if r := c.cmd("PASS " + pm[1]); !strings.HasPrefix(r, "+OK") {
+	c.Cmd("USER demo")
+	if r := c.Cmd("PASS " + pm[1]); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("demo login with the device password: %q", r)
 	}
-	if r := c.cmd("RETR 1"); !strings.HasPrefix(r, "+OK") {
+	if r := c.Cmd("RETR 1"); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("RETR 1: %q", r)
 	}
-	c.multi()
-	c.cmd("QUIT")
+	c.Multi()
+	c.Cmd("QUIT")
 	c = dialPOP3(t, gw.POP3Addr())
-	c.cmd("USER demo")
-	if r := c.cmd("PASS demo"); !strings.HasPrefix(r, "-ERR [AUTH]") {
+	c.Cmd("USER demo")
+	if r := c.Cmd("PASS demo"); !strings.HasPrefix(r, "-ERR [AUTH]") {
 		t.Errorf("the demo IMAP password in vault mode: %q, want -ERR [AUTH]", r)
 	}
-	c.cmd("QUIT")
+	c.Cmd("QUIT")
 }
 
 func newTestLogger(w *logBuffer) *slog.Logger {

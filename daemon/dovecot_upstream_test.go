@@ -11,6 +11,8 @@ import (
 
 	"github.com/popbridge/popbridge/imapback"
 	"github.com/popbridge/popbridge/internal/dovecottest"
+	"github.com/popbridge/popbridge/internal/pop3test"
+	"github.com/popbridge/popbridge/internal/testpki"
 )
 
 // The gateway against a real Dovecot (internal/dovecottest): client
@@ -41,11 +43,11 @@ func startTLSDovecot(t *testing.T) *tlsDovecot {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ca := newTestCA(t)
-	cert, key := ca.issue(t, dir, 2)
+	ca := testpki.New()
+	cert, key := ca.WriteLeaf(t, dir, 2)
 	caFile := filepath.Join(dir, "ca.pem")
 	masters := filepath.Join(dir, "masters")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}), 0o644); err != nil {
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(masters, []byte("admin:{PLAIN}admin-pw::::::\n"), 0o644); err != nil {
@@ -87,20 +89,20 @@ func (d *tlsDovecot) log(t *testing.T, from int) string {
 func (d *tlsDovecot) logSize(t *testing.T) int { return len(d.log(t, 0)) }
 
 // retrieve logs in with USER/PASS, checks the one message and quits.
-func retrieve(t *testing.T, c *pop3Client, user, pass string) {
+func retrieve(t *testing.T, c *pop3test.Client, user, pass string) {
 	t.Helper()
-	c.cmd("USER " + user)
-	if r := c.cmd("PASS " + pass); !strings.HasPrefix(r, "+OK") {
-		t.Fatalf("PASS: %q", r)
+	c.Cmd("USER " + user)
+	if r := c.Cmd("PASS " + pass); !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("PASS: %q, want prefix %q", r, "+OK")
 	}
-	if r := c.cmd("RETR 1"); !strings.HasPrefix(r, "+OK") {
-		t.Fatalf("RETR: %q", r)
+	if r := c.Cmd("RETR 1"); !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("RETR: %q, want prefix %q", r, "+OK")
 	}
-	if got := c.multi(); got != dovecotMsg {
-		t.Errorf("RETR got %q", got)
+	if got := c.Multi(); got != dovecotMsg {
+		t.Errorf("RETR got %q, want %q", got, dovecotMsg)
 	}
-	if r := c.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
-		t.Errorf("QUIT: %q", r)
+	if r := c.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+		t.Errorf("QUIT: %q, want prefix %q", r, "+OK")
 	}
 }
 
@@ -121,7 +123,7 @@ func TestDovecotUpstream(t *testing.T) {
 				t.Errorf("no login in Dovecot's log:\n%s", d.log(t, from))
 			}
 			if l := grepLines(d.log(t, from), "Login: user=<alice>"); !strings.Contains(l, "TLS") {
-				t.Errorf("login not over TLS: %s", l)
+				t.Errorf("login not over TLS: %s, want it to contain %s", l, "TLS")
 			}
 		})
 		t.Run(tc.security+"-wrong-name", func(t *testing.T) {
@@ -131,9 +133,9 @@ func TestDovecotUpstream(t *testing.T) {
 			})
 			from := d.logSize(t)
 			c := dialPOP3(t, gw.POP3Addr())
-			c.cmd("USER alice")
-			if r := c.cmd("PASS alice-pw"); !strings.HasPrefix(r, "-ERR [SYS/TEMP]") {
-				t.Errorf("PASS: %q", r)
+			c.Cmd("USER alice")
+			if r := c.Cmd("PASS alice-pw"); !strings.HasPrefix(r, "-ERR [SYS/TEMP]") {
+				t.Errorf("PASS: %q, want prefix %q", r, "-ERR [SYS/TEMP]")
 			}
 			// Dovecot saw the handshake fail and no authentication.
 			if !eventually(func() bool { return strings.Contains(d.log(t, from), "no auth attempts") }) {
@@ -195,20 +197,20 @@ func TestDovecotUpstream(t *testing.T) {
 			})
 			from := d.logSize(t)
 			c := dialPOP3(t, gw.POP3Addr())
-			r := c.cmd("AUTH PLAIN " + b64("alice\x00admin\x00admin-pw"))
+			r := c.Cmd("AUTH PLAIN " + b64("alice\x00admin\x00admin-pw"))
 			if !allow {
 				if !strings.HasPrefix(r, "-ERR [AUTH]") {
-					t.Errorf("AUTH: %q", r)
+					t.Errorf("AUTH: %q, want prefix %q", r, "-ERR [AUTH]")
 				}
 				return
 			}
 			if !strings.HasPrefix(r, "+OK") {
-				t.Fatalf("AUTH: %q", r)
+				t.Fatalf("AUTH: %q, want prefix %q", r, "+OK")
 			}
-			if r := c.cmd("STAT"); !strings.HasPrefix(r, "+OK 1 ") {
-				t.Errorf("STAT %q: not alice's mailbox", r)
+			if r := c.Cmd("STAT"); !strings.HasPrefix(r, "+OK 1 ") {
+				t.Errorf("STAT %q: not alice's mailbox, want prefix %q", r, "+OK 1 ")
 			}
-			c.cmd("QUIT")
+			c.Cmd("QUIT")
 			if !eventually(func() bool { return strings.Contains(d.log(t, from), "Login: user=<alice>, method=PLAIN") }) {
 				t.Errorf("Dovecot's log:\n%s", d.log(t, from))
 			}

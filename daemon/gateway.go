@@ -166,7 +166,7 @@ func (gw *Gateway) build(cfg *Config, prev *generation) (*generation, error) {
 		return nil, err
 	}
 	gen.server = &pop3front.Server{
-		Backend:        gw.wrapped(withModifiers(cfg, up)), // overrides.go
+		Backend:        gw.wrapped(withModifiers(cfg, up)), // usermodifiers.go
 		Logger:         gw.logger,
 		Observer:       gw.metrics,
 		Greeting:       cfg.POP3.Greeting,
@@ -486,7 +486,7 @@ func expireFor(cfg *Config) string {
 		all = append(all, o.Policy.Expire())
 	}
 	if slices.Contains(cfg.POP3.UserModifiers, "recent") {
-		p.HideRetrieved = false // what the recent modifier does (overrides.go)
+		p.HideRetrieved = false // what the recent modifier does (usermodifiers.go)
 		all = append(all, p.Expire())
 	}
 	smallest, varies := base, false

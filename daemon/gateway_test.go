@@ -1,9 +1,7 @@
 package daemon
 
 import (
-	"bufio"
 	"fmt"
-	"net"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -15,6 +13,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/popbridge/popbridge/imapback"
+	"github.com/popbridge/popbridge/internal/pop3test"
 )
 
 // startDemoGateway runs the gateway exactly as the shipped proxy.toml
@@ -25,87 +24,33 @@ func startDemoGateway(t *testing.T, policy imapback.DeletePolicy) (*Gateway, *Co
 	return gw, gw.cfg, logs
 }
 
-type pop3Client struct {
-	t    *testing.T
-	conn net.Conn
-	r    *bufio.Reader
-}
-
-func dialPOP3(t *testing.T, addr string) *pop3Client {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	c := &pop3Client{t: t, conn: conn, r: bufio.NewReader(conn)}
-	c.expectOK("greeting")
-	return c
-}
-
-func (c *pop3Client) line() string {
-	c.t.Helper()
-	l, err := c.r.ReadString('\n')
-	if err != nil {
-		c.t.Fatalf("read: %v (got %q)", err, l)
-	}
-	return l
-}
-
-func (c *pop3Client) expectOK(what string) string {
-	c.t.Helper()
-	l := c.line()
-	if !strings.HasPrefix(l, "+OK") {
-		c.t.Fatalf("%s: %q", what, l)
-	}
-	return l
-}
-
-func (c *pop3Client) cmd(line string) string {
-	c.t.Helper()
-	fmt.Fprintf(c.conn, "%s\r\n", line)
-	return c.line()
-}
-
-// multi reads a multi-line body up to the terminator, undoing dot-stuffing.
-func (c *pop3Client) multi() string {
-	c.t.Helper()
-	var b strings.Builder
-	for {
-		l := c.line()
-		if l == ".\r\n" {
-			return b.String()
-		}
-		b.WriteString(strings.TrimPrefix(l, "."))
-	}
-}
+func dialPOP3(t *testing.T, addr string) *pop3test.Client { return pop3test.DialClient(t, addr) }
 
 func TestDemoDownloadAndDeleteShowAsFlags(t *testing.T) {
 	gw, _, logs := startDemoGateway(t, "flag")
 	c := dialPOP3(t, gw.POP3Addr())
-	if r := c.cmd("USER demo"); !strings.HasPrefix(r, "+OK") {
+	if r := c.Cmd("USER demo"); !strings.HasPrefix(r, "+OK") {
 		t.Fatal(r)
 	}
-	if r := c.cmd("PASS demo"); !strings.HasPrefix(r, "+OK") {
+	if r := c.Cmd("PASS demo"); !strings.HasPrefix(r, "+OK") {
 		t.Fatal(r)
 	}
-	stat := c.cmd("STAT")
+	stat := c.Cmd("STAT")
 	var n, size int
 	if _, err := fmt.Sscanf(stat, "+OK %d %d", &n, &size); err != nil || n < 5 {
 		t.Fatalf("STAT = %q", stat)
 	}
-	if r := c.cmd("RETR 1"); !strings.HasPrefix(r, "+OK") {
+	if r := c.Cmd("RETR 1"); !strings.HasPrefix(r, "+OK") {
 		t.Fatal(r)
 	}
-	body := c.multi()
+	body := c.Multi()
 	if !strings.Contains(body, "Subject: ") {
 		t.Fatalf("RETR 1 body has no header: %q", body[:min(len(body), 200)])
 	}
-	if r := c.cmd("DELE 2"); !strings.HasPrefix(r, "+OK") {
+	if r := c.Cmd("DELE 2"); !strings.HasPrefix(r, "+OK") {
 		t.Fatal(r)
 	}
-	if r := c.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+	if r := c.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
 		t.Fatal(r)
 	}
 
@@ -128,12 +73,12 @@ func TestDemoDownloadAndDeleteShowAsFlags(t *testing.T) {
 
 	// The next session no longer lists the deleted message.
 	c = dialPOP3(t, gw.POP3Addr())
-	c.cmd("USER demo")
-	c.cmd("PASS demo")
-	if r := c.cmd("STAT"); !strings.HasPrefix(r, fmt.Sprintf("+OK %d ", n-1)) {
+	c.Cmd("USER demo")
+	c.Cmd("PASS demo")
+	if r := c.Cmd("STAT"); !strings.HasPrefix(r, fmt.Sprintf("+OK %d ", n-1)) {
 		t.Errorf("second STAT = %q, want %d messages", r, n-1)
 	}
-	c.cmd("QUIT")
+	c.Cmd("QUIT")
 
 	if strings.Contains(logs.String(), "PASS demo") {
 		t.Error("log holds the password command")
@@ -158,13 +103,13 @@ func TestDemoDroppedConnectionChangesNothing(t *testing.T) {
 	gw, _, _ := startDemoGateway(t, "expunge")
 	before := imapFlags(t, gw.demo.Addr(), "demo", "demo")
 	c := dialPOP3(t, gw.POP3Addr())
-	c.cmd("USER demo")
-	c.cmd("PASS demo")
-	c.cmd("RETR 1")
-	c.multi()
-	c.cmd("DELE 1")
-	c.cmd("DELE 2")
-	c.conn.Close() // no QUIT
+	c.Cmd("USER demo")
+	c.Cmd("PASS demo")
+	c.Cmd("RETR 1")
+	c.Multi()
+	c.Cmd("DELE 1")
+	c.Cmd("DELE 2")
+	c.C.Close() // no QUIT
 
 	// The session ends on the gateway side asynchronously; poll briefly.
 	deadline := time.Now().Add(2 * time.Second)
@@ -185,9 +130,9 @@ func TestDemoDroppedConnectionChangesNothing(t *testing.T) {
 func TestDemoBadPasswordIsAuthError(t *testing.T) {
 	gw, _, _ := startDemoGateway(t, "flag")
 	c := dialPOP3(t, gw.POP3Addr())
-	c.cmd("USER demo")
-	if r := c.cmd("PASS wrong"); !strings.HasPrefix(r, "-ERR [AUTH]") {
-		t.Errorf("PASS wrong = %q", r)
+	c.Cmd("USER demo")
+	if r := c.Cmd("PASS wrong"); !strings.HasPrefix(r, "-ERR [AUTH]") {
+		t.Errorf("PASS wrong = %q, want prefix %q", r, "-ERR [AUTH]")
 	}
 }
 

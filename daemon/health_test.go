@@ -42,16 +42,16 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Errorf("/healthz = %d %q", code, body)
 	}
 	if code, body := get("/readyz"); code != 200 {
-		t.Errorf("/readyz with the upstream up = %d %q", code, body)
+		t.Errorf("/readyz with the upstream up = %d %q, want %d", code, body, 200)
 	}
 
 	c := dialPOP3(t, gw.POP3Addr())
-	c.cmd("USER demo")
-	c.cmd("PASS demo")
-	c.cmd("RETR 1")
-	c.multi()
-	c.cmd("DELE 2")
-	c.cmd("QUIT")
+	c.Cmd("USER demo")
+	c.Cmd("PASS demo")
+	c.Cmd("RETR 1")
+	c.Multi()
+	c.Cmd("DELE 2")
+	c.Cmd("QUIT")
 	waitLog(t, logs, "pop3 session ended")
 	if problems, err := testutil.GatherAndLint(gw.metrics.Registry); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", err, problems)
@@ -88,7 +88,7 @@ popbridge_pop3_sessions_total{end="quit"} 1
 		code, body := get("/readyz")
 		if code == http.StatusServiceUnavailable {
 			if !strings.Contains(body, "upstream not ready") {
-				t.Errorf("/readyz body %q gives no reason", body)
+				t.Errorf("/readyz body %q gives no reason, want it to contain %q", body, "upstream not ready")
 			}
 			break
 		}
@@ -98,7 +98,7 @@ popbridge_pop3_sessions_total{end="quit"} 1
 		time.Sleep(100 * time.Millisecond) // results are cached for 2 s
 	}
 	if code, _ := get("/healthz"); code != 200 {
-		t.Errorf("/healthz = %d while the process serves", code)
+		t.Errorf("/healthz = %d while the process serves, want %d", code, 200)
 	}
 }
 

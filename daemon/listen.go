@@ -45,7 +45,8 @@ func (a *acceptor) serve(current func() *generation, done chan<- error, logger *
 				return
 			}
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Temporary() { //nolint:staticcheck // as net/http does
+			//lint:ignore SA1019 Temporary is deprecated, but EMFILE and friends are retried, as net/http does
+			if errors.As(err, &ne) && ne.Temporary() {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				logger.Warn("pop3 accept failed, retrying", "listener", a.key, "err", err, "delay", delay)
 				time.Sleep(delay)

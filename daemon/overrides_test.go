@@ -151,17 +151,17 @@ func startGatewayOn(t *testing.T, addr string, mod func(*Config)) (*Gateway, *Co
 func session(t *testing.T, gw *Gateway, user string, dele ...string) string {
 	t.Helper()
 	c := dialPOP3(t, gw.POP3Addr())
-	c.cmd("USER " + user)
-	if r := c.cmd("PASS pw"); !strings.HasPrefix(r, "+OK") {
-		t.Fatalf("login %s: %q", user, r)
+	c.Cmd("USER " + user)
+	if r := c.Cmd("PASS pw"); !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("login %s: %q, want prefix %q", user, r, "+OK")
 	}
-	stat := c.cmd("STAT")
+	stat := c.Cmd("STAT")
 	for _, n := range dele {
-		if r := c.cmd("DELE " + n); !strings.HasPrefix(r, "+OK") {
+		if r := c.Cmd("DELE " + n); !strings.HasPrefix(r, "+OK") {
 			t.Fatal(r)
 		}
 	}
-	if r := c.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+	if r := c.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
 		t.Fatal(r)
 	}
 	return stat
@@ -175,59 +175,6 @@ func deletedCount(t *testing.T, srv *memupstream.Server, user string) int {
 		}
 	}
 	return n
-}
-
-func TestUserModifiers(t *testing.T) {
-	gw, _, srv, wire, logs := startMemGateway(t, 4, func(c *Config) {
-		c.POP3.UserModifiers = []UserModifier{"keep", "recent"}
-		c.POP3.RecentMaxMessages = 2
-		c.POP3.RecentMaxAge = AgeDuration{}
-	})
-	// keep: DELE changes nothing; the upstream sees "alice" only.
-	if st := session(t, gw, "keep:alice", "1", "2"); !strings.HasPrefix(st, "+OK 4 ") {
-		t.Errorf("keep: STAT %q", st)
-	}
-	if n := deletedCount(t, srv, "alice"); n != 0 {
-		t.Errorf("keep: %d messages deleted upstream", n)
-	}
-	// recent: the window; chained with keep.
-	if st := session(t, gw, "recent:keep:alice", "1"); !strings.HasPrefix(st, "+OK 2 ") {
-		t.Errorf("recent: STAT %q, want 2 messages", st)
-	}
-	if n := deletedCount(t, srv, "alice"); n != 0 {
-		t.Errorf("recent:keep: %d messages deleted upstream", n)
-	}
-	// Plain: the global policy (flag).
-	session(t, gw, "alice", "1")
-	if n := deletedCount(t, srv, "alice"); n != 1 {
-		t.Errorf("plain: %d deleted, want 1", n)
-	}
-	w := wire.String()
-	if strings.Contains(w, "keep:") || strings.Contains(w, "recent:") {
-		t.Errorf("a modifier reached the upstream:\n%s", w)
-	}
-	waitLog(t, logs, "modifiers=recent,keep")
-	// An unknown modifier is part of the user name: no such user.
-	c := dialPOP3(t, gw.POP3Addr())
-	c.cmd("USER vacation:alice")
-	if r := c.cmd("PASS pw"); !strings.HasPrefix(r, "-ERR [AUTH]") {
-		t.Errorf("unknown modifier: %q", r)
-	}
-	if !strings.Contains(wire.String(), `"vacation:alice"`) && !strings.Contains(wire.String(), "vacation:alice") {
-		t.Errorf("unknown modifier not sent as part of the user name")
-	}
-}
-
-func TestModifiersOffByDefault(t *testing.T) {
-	gw, _, _, wire, _ := startMemGateway(t, 1, nil)
-	c := dialPOP3(t, gw.POP3Addr())
-	c.cmd("USER keep:alice")
-	if r := c.cmd("PASS pw"); !strings.HasPrefix(r, "-ERR [AUTH]") {
-		t.Errorf("modifier honoured while off: %q", r)
-	}
-	if !strings.Contains(wire.String(), "keep:alice") {
-		t.Error("the whole name should reach the upstream when modifiers are off")
-	}
 }
 
 // TestOverrideReload: [[policy.override]] is part of the config, so a
@@ -262,19 +209,19 @@ func TestOverrideReload(t *testing.T) {
 func TestHideRetrievedGateway(t *testing.T) {
 	gw, _, srv, _, _ := startMemGateway(t, 3, func(c *Config) { c.Policy.HideRetrieved = true })
 	c := dialPOP3(t, gw.POP3Addr())
-	if r := c.cmd("CAPA"); !strings.HasPrefix(r, "+OK") {
+	if r := c.Cmd("CAPA"); !strings.HasPrefix(r, "+OK") {
 		t.Fatal(r)
 	}
-	if capa := c.multi(); !strings.Contains(capa, "EXPIRE 0\r\n") {
+	if capa := c.Multi(); !strings.Contains(capa, "EXPIRE 0\r\n") {
 		t.Errorf("CAPA lacks EXPIRE 0:\n%s", capa)
 	}
-	c.cmd("USER alice")
-	c.cmd("PASS pw")
-	if r := c.cmd("RETR 2"); !strings.HasPrefix(r, "+OK") {
+	c.Cmd("USER alice")
+	c.Cmd("PASS pw")
+	if r := c.Cmd("RETR 2"); !strings.HasPrefix(r, "+OK") {
 		t.Fatal(r)
 	}
-	c.multi()
-	if r := c.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+	c.Multi()
+	if r := c.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
 		t.Fatal(r)
 	}
 	if st := session(t, gw, "alice"); !strings.HasPrefix(st, "+OK 2 ") {
@@ -349,18 +296,18 @@ delete = "keep"
 			})
 			for user, want := range tc.after {
 				c := dialPOP3(t, gw.POP3Addr())
-				if got := expireLine(c.capa()); got != tc.before {
+				if got := expireLine(c.Capa()); got != tc.before {
 					t.Errorf("CAPA before login: got %q, want %q", got, tc.before)
 				}
-				c.cmd("USER " + user)
-				if r := c.cmd("PASS pw"); !strings.HasPrefix(r, "+OK") {
-					t.Fatalf("login %s: %q", user, r)
+				c.Cmd("USER " + user)
+				if r := c.Cmd("PASS pw"); !strings.HasPrefix(r, "+OK") {
+					t.Fatalf("login %s: %q, want prefix %q", user, r, "+OK")
 				}
-				if got := expireLine(c.capa()); got != want {
+				if got := expireLine(c.Capa()); got != want {
 					t.Errorf("%s: CAPA after login: got %q, want %q", user, got, want)
 				}
-				if r := c.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
-					t.Fatalf("QUIT: %q", r)
+				if r := c.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+					t.Fatalf("QUIT: %q, want prefix %q", r, "+OK")
 				}
 			}
 		})

@@ -47,16 +47,16 @@ func TestProxyProtocolNoClientAddressNotLoopback(t *testing.T) {
 	})
 	for name, h := range addresslessHeaders(t) {
 		c := dialProxied(t, gw.POP3Addr(), h)
-		if capa := c.capa(); strings.Contains(capa, "USER") || strings.Contains(capa, "SASL") {
+		if capa := c.Capa(); strings.Contains(capa, "USER") || strings.Contains(capa, "SASL") {
 			t.Errorf("%s: CAPA offers cleartext logins: %q", name, capa)
 		}
-		if r := c.cmd("USER demo"); r != "-ERR [AUTH] Plaintext authentication disallowed\r\n" {
+		if r := c.Cmd("USER demo"); r != "-ERR [AUTH] Plaintext authentication disallowed\r\n" {
 			t.Errorf("%s: USER got %q, want the plaintext refusal", name, r)
 		}
-		if r := c.cmd("AUTH PLAIN " + b64("\x00demo\x00demo")); r != "-ERR [AUTH] Plaintext authentication disallowed\r\n" {
+		if r := c.Cmd("AUTH PLAIN " + b64("\x00demo\x00demo")); r != "-ERR [AUTH] Plaintext authentication disallowed\r\n" {
 			t.Errorf("%s: AUTH PLAIN got %q, want the plaintext refusal", name, r)
 		}
-		c.cmd("QUIT")
+		c.Cmd("QUIT")
 	}
 }
 
@@ -74,11 +74,11 @@ func TestProxyProtocolNoClientAddressCounted(t *testing.T) {
 	})
 	for name, h := range addresslessHeaders(t) {
 		c := dialProxied(t, gw.POP3Addr(), h)
-		c.cmd("USER demo")
-		if r := c.cmd("PASS wrong-" + name); !strings.HasPrefix(r, "-ERR") {
-			t.Errorf("%s: wrong password got %q", name, r)
+		c.Cmd("USER demo")
+		if r := c.Cmd("PASS wrong-" + name); !strings.HasPrefix(r, "-ERR") {
+			t.Errorf("%s: wrong password got %q, want prefix %q", name, r, "-ERR")
 		}
-		c.cmd("QUIT")
+		c.Cmd("QUIT")
 	}
 	resp, err := http.Get("http://" + metricsAddr + "/metrics")
 	if err != nil {

@@ -18,8 +18,8 @@ func TestReloadAppliesToNewSessionsOnly(t *testing.T) {
 	gw, cfg, _ := startDemoGateway(t, "flag")
 
 	before := dialPOP3(t, gw.POP3Addr()) // logs in under delete = "flag"
-	before.cmd("USER demo")
-	before.cmd("PASS demo")
+	before.Cmd("USER demo")
+	before.Cmd("PASS demo")
 
 	next := *cfg
 	next.Policy.Delete = "keyword"
@@ -27,19 +27,19 @@ func TestReloadAppliesToNewSessionsOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := dialPOP3(t, gw.POP3Addr())
-	after.cmd("USER demo")
-	after.cmd("PASS demo")
+	after.Cmd("USER demo")
+	after.Cmd("PASS demo")
 
-	if r := before.cmd("DELE 1"); !strings.HasPrefix(r, "+OK") {
+	if r := before.Cmd("DELE 1"); !strings.HasPrefix(r, "+OK") {
 		t.Fatal(r)
 	}
-	if r := before.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+	if r := before.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
 		t.Fatal(r)
 	}
-	if r := after.cmd("DELE 2"); !strings.HasPrefix(r, "+OK") {
+	if r := after.Cmd("DELE 2"); !strings.HasPrefix(r, "+OK") {
 		t.Fatal(r)
 	}
-	if r := after.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+	if r := after.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
 		t.Fatal(r)
 	}
 	flags := imapFlags(t, gw.demo.Addr(), "demo", "demo")
@@ -61,8 +61,8 @@ func TestReloadMovesListener(t *testing.T) {
 	gw, cfg, _ := startDemoGateway(t, "flag")
 	oldAddr := gw.POP3Addr()
 	running := dialPOP3(t, oldAddr)
-	running.cmd("USER demo")
-	running.cmd("PASS demo")
+	running.Cmd("USER demo")
+	running.Cmd("PASS demo")
 
 	next := *cfg
 	next.POP3.Listen = freePort(t)
@@ -73,11 +73,11 @@ func TestReloadMovesListener(t *testing.T) {
 		t.Fatalf("listening on %s, want %s", gw.POP3Addr(), next.POP3.Listen)
 	}
 	moved := dialPOP3(t, next.POP3.Listen)
-	if r := moved.cmd("USER demo"); !strings.HasPrefix(r, "+OK") {
-		t.Errorf("new address: %q", r)
+	if r := moved.Cmd("USER demo"); !strings.HasPrefix(r, "+OK") {
+		t.Errorf("new address: %q, want prefix %q", r, "+OK")
 	}
-	if r := running.cmd("STAT"); !strings.HasPrefix(r, "+OK") {
-		t.Errorf("session on the old address after the move: %q", r)
+	if r := running.Cmd("STAT"); !strings.HasPrefix(r, "+OK") {
+		t.Errorf("session on the old address after the move: %q, want prefix %q", r, "+OK")
 	}
 	if c, err := net.DialTimeout("tcp", oldAddr, time.Second); err == nil {
 		c.Close()

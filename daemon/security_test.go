@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -21,6 +20,8 @@ import (
 
 	proxyproto "github.com/pires/go-proxyproto"
 
+	"github.com/popbridge/popbridge/internal/pop3test"
+	"github.com/popbridge/popbridge/internal/testpki"
 	"github.com/popbridge/popbridge/pop3front"
 )
 
@@ -74,8 +75,8 @@ func TestSecurityConfigDefaults(t *testing.T) {
 
 func TestSecurityConfigErrors(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTestCA(t)
-	cert, key := ca.issue(t, dir, 2)
+	ca := testpki.New()
+	cert, key := ca.WriteLeaf(t, dir, 2)
 	garbage := filepath.Join(dir, "garbage.pem")
 	os.WriteFile(garbage, []byte("not a certificate"), 0o600)
 	tests := []struct {
@@ -126,8 +127,8 @@ func TestSecurityConfigErrors(t *testing.T) {
 // TestGatewayTLS: POP3S and STLS from [tls], the certificate reloaded
 // (Gateway.Reload, what SIGHUP runs) while a session keeps going.
 func TestGatewayTLS(t *testing.T) {
-	ca, dir := newTestCA(t), t.TempDir()
-	cert, key := ca.issue(t, dir, 100)
+	ca, dir := testpki.New(), t.TempDir()
+	cert, key := ca.WriteLeaf(t, dir, 100)
 	gw, _ := testGateway(t, func(c *Config) {
 		c.POP3.ListenTLS = "127.0.0.1:0"
 		c.POP3.AllowPlaintext = "never"
@@ -136,37 +137,37 @@ func TestGatewayTLS(t *testing.T) {
 
 	old, serial := dialPOP3S(t, gw.POP3SAddr(), ca)
 	if serial != 100 {
-		t.Fatalf("serial %d", serial)
+		t.Fatalf("serial %d, want %d", serial, 100)
 	}
-	if capa := old.capa(); strings.Contains(capa, "STLS") || !strings.Contains(capa, "USER") {
+	if capa := old.Capa(); strings.Contains(capa, "STLS") || !strings.Contains(capa, "USER") {
 		t.Errorf("POP3S CAPA %q", capa)
 	}
-	old.cmd("USER demo")
-	if r := old.cmd("PASS demo"); !strings.HasPrefix(r, "+OK") {
-		t.Fatalf("POP3S login: %q", r)
+	old.Cmd("USER demo")
+	if r := old.Cmd("PASS demo"); !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("POP3S login: %q, want prefix %q", r, "+OK")
 	}
 
 	plain := dialPOP3(t, gw.POP3Addr())
-	if capa := plain.capa(); !strings.Contains(capa, "STLS") || strings.Contains(capa, "USER") || strings.Contains(capa, "SASL") {
+	if capa := plain.Capa(); !strings.Contains(capa, "STLS") || strings.Contains(capa, "USER") || strings.Contains(capa, "SASL") {
 		t.Errorf("plain CAPA with allow_plaintext=never: %q", capa)
 	}
-	if r := plain.cmd("USER demo"); r != "-ERR [AUTH] Plaintext authentication disallowed\r\n" {
-		t.Errorf("USER in the clear: %q", r)
+	if r := plain.Cmd("USER demo"); r != "-ERR [AUTH] Plaintext authentication disallowed\r\n" {
+		t.Errorf("USER in the clear: %q, want %q", r, "-ERR [AUTH] Plaintext authentication disallowed\r\n")
 	}
-	plain.startTLS(ca)
-	if r := plain.cmd("AUTH PLAIN " + b64("\x00demo\x00demo")); !strings.HasPrefix(r, "+OK") {
-		t.Fatalf("login after STLS: %q", r)
+	plain.StartTLS(ca.ClientConfig())
+	if r := plain.Cmd("AUTH PLAIN " + b64("\x00demo\x00demo")); !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("login after STLS: %q, want prefix %q", r, "+OK")
 	}
 
-	ca.issue(t, dir, 101) // renewed on disk
+	ca.WriteLeaf(t, dir, 101) // renewed on disk
 	if err := gw.Reload(context.Background(), gw.cfg); err != nil {
 		t.Fatal(err)
 	}
 	if _, serial := dialPOP3S(t, gw.POP3SAddr(), ca); serial != 101 {
-		t.Errorf("after reload: serial %d", serial)
+		t.Errorf("after reload: serial %d, want %d", serial, 101)
 	}
-	if r := old.cmd("STAT"); !strings.HasPrefix(r, "+OK") { // not dropped
-		t.Errorf("old session after reload: %q", r)
+	if r := old.Cmd("STAT"); !strings.HasPrefix(r, "+OK") { // not dropped
+		t.Errorf("old session after reload: %q, want prefix %q", r, "+OK")
 	}
 	if got, want := metricValue(t, gw, "popbridge_tls_certificate_expiry_timestamp_seconds{file=\""+cert+"\"}"), float64(notAfter(t, cert).Unix()); got != want {
 		t.Errorf("certificate expiry metric after reload: got %v, want %v", got, want)
@@ -177,7 +178,7 @@ func TestGatewayTLS(t *testing.T) {
 		t.Errorf("garbage certificate reloaded (err %v)", err)
 	}
 	if _, serial := dialPOP3S(t, gw.POP3SAddr(), ca); serial != 101 {
-		t.Errorf("after a failed reload: serial %d", serial)
+		t.Errorf("after a failed reload: serial %d, want %d", serial, 101)
 	}
 	rec := httptest.NewRecorder()
 	gw.metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -209,19 +210,13 @@ func proxyHeader(t *testing.T, version byte, src string) []byte {
 }
 
 // dialProxied connects, sends a PROXY header and reads the greeting.
-func dialProxied(t *testing.T, addr string, header []byte) *pop3Client {
+func dialProxied(t *testing.T, addr string, header []byte) *pop3test.Client {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
+	c := pop3test.DialRaw(t, addr)
+	if _, err := c.C.Write(header); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := conn.Write(header); err != nil {
-		t.Fatal(err)
-	}
-	c := &pop3Client{t: t, conn: conn, r: bufio.NewReader(conn)}
-	c.expectOK("greeting")
+	c.ExpectOK("greeting")
 	return c
 }
 
@@ -241,27 +236,27 @@ func TestProxyProtocolTrusted(t *testing.T) {
 		src     string
 	}{{1, "192.0.2.7:40001"}, {2, "[2001:db8::7]:40002"}} {
 		c := dialProxied(t, addr, proxyHeader(t, tc.version, tc.src))
-		if capa := c.capa(); strings.Contains(capa, "USER") || strings.Contains(capa, "SASL") {
+		if capa := c.Capa(); strings.Contains(capa, "USER") || strings.Contains(capa, "SASL") {
 			t.Errorf("v%d: CAPA for a remote client %q", tc.version, capa)
 		}
-		if r := c.cmd("USER demo"); r != "-ERR [AUTH] Plaintext authentication disallowed\r\n" {
-			t.Errorf("v%d: USER %q", tc.version, r)
+		if r := c.Cmd("USER demo"); r != "-ERR [AUTH] Plaintext authentication disallowed\r\n" {
+			t.Errorf("v%d: USER %q, want %q", tc.version, r, "-ERR [AUTH] Plaintext authentication disallowed\r\n")
 		}
-		c.cmd("QUIT")
+		c.Cmd("QUIT")
 	}
 	// The carried address is loopback: allowed, as for a direct client.
 	c := dialProxied(t, addr, proxyHeader(t, 1, "127.0.0.1:40003"))
-	c.cmd("USER demo")
-	if r := c.cmd("PASS demo"); !strings.HasPrefix(r, "+OK") {
-		t.Errorf("carried loopback: %q", r)
+	c.Cmd("USER demo")
+	if r := c.Cmd("PASS demo"); !strings.HasPrefix(r, "+OK") {
+		t.Errorf("carried loopback: %q, want prefix %q", r, "+OK")
 	}
-	c.cmd("QUIT")
+	c.Cmd("QUIT")
 
 	// Per-address cap, by carried address.
 	dialProxied(t, addr, proxyHeader(t, 2, "192.0.2.8:1"))
 	over := rawDial(t, addr, proxyHeader(t, 2, "192.0.2.8:2"))
 	if got := readAll(over); got != "-ERR [SYS/TEMP] Too many connections from your address.\r\n" {
-		t.Errorf("over the per-address cap: %q", got)
+		t.Errorf("over the per-address cap: %q, want %q", got, "-ERR [SYS/TEMP] Too many connections from your address.\r\n")
 	}
 	dialProxied(t, addr, proxyHeader(t, 2, "192.0.2.9:1")) // another address is fine
 
@@ -269,7 +264,7 @@ func TestProxyProtocolTrusted(t *testing.T) {
 	// is closed after the header deadline.
 	start := time.Now()
 	if got := readAll(rawDial(t, addr, nil)); got != "" {
-		t.Errorf("trusted peer without header got %q", got)
+		t.Errorf("trusted peer without header got %q, want %q", got, "")
 	}
 	if d := time.Since(start); d < 250*time.Millisecond || d > 5*time.Second {
 		t.Errorf("closed after %v, want about 300ms", d)
@@ -293,20 +288,20 @@ func TestProxyProtocolUntrusted(t *testing.T) {
 	})
 	for _, v := range []byte{1, 2} {
 		c := rawDial(t, gw.POP3Addr(), nil)
-		g, _ := c.r.ReadString('\n')
+		g, _ := c.R.ReadString('\n')
 		if !strings.HasPrefix(g, "+OK") {
-			t.Fatalf("greeting %q", g)
+			t.Fatalf("greeting %q, want prefix %q", g, "+OK")
 		}
 		// The header, then commands a proxy would relay: none is answered.
-		c.conn.Write(append(proxyHeader(t, v, "192.0.2.7:1"), "USER demo\r\nPASS demo\r\n"...))
+		c.C.Write(append(proxyHeader(t, v, "192.0.2.7:1"), "USER demo\r\nPASS demo\r\n"...))
 		if got := readAll(c); got != "" {
-			t.Errorf("v%d from an untrusted peer answered %q", v, got)
+			t.Errorf("v%d from an untrusted peer answered %q, want %q", v, got, "")
 		}
 	}
 	c := dialPOP3(t, gw.POP3Addr())
-	c.cmd("USER demo")
-	if r := c.cmd("PASS demo"); !strings.HasPrefix(r, "+OK") {
-		t.Errorf("direct client: %q", r)
+	c.Cmd("USER demo")
+	if r := c.Cmd("PASS demo"); !strings.HasPrefix(r, "+OK") {
+		t.Errorf("direct client: %q, want prefix %q", r, "+OK")
 	}
 	if !strings.Contains(logs.String(), "PROXY header from an untrusted peer refused") {
 		t.Errorf("refusal not logged:\n%s", logs)
@@ -345,8 +340,8 @@ func TestProxyProtocolLoginRequest(t *testing.T) {
 			v = 2
 		}
 		c := dialProxied(t, inner.Addr().String(), proxyHeader(t, v, src))
-		c.cmd("USER alice")
-		c.cmd("PASS x")
+		c.Cmd("USER alice")
+		c.Cmd("PASS x")
 	}
 	be.mu.Lock()
 	defer be.mu.Unlock()
@@ -382,17 +377,17 @@ func TestFail2banFilter(t *testing.T) {
 	})
 	addr := gw.POP3Addr()
 	c := dialProxied(t, addr, proxyHeader(t, 1, "192.0.2.7:1"))
-	c.cmd("USER demo")
-	c.cmd("PASS wrong")
+	c.Cmd("USER demo")
+	c.Cmd("PASS wrong")
 	c = dialProxied(t, addr, proxyHeader(t, 2, "[2001:db8::7]:1"))
-	c.cmd("AUTH PLAIN " + b64("\x00nobody\x00wrong"))
+	c.Cmd("AUTH PLAIN " + b64("\x00nobody\x00wrong"))
 	c = dialProxied(t, addr, proxyHeader(t, 2, "198.51.100.4:1"))
-	c.cmd(`USER evil" ip=203.0.113.9 msg="pop3 login failed" ip=203.0.113.9 x`) // framing attempt
-	c.cmd("PASS wrong")
+	c.Cmd(`USER evil" ip=203.0.113.9 msg="pop3 login failed" ip=203.0.113.9 x`) // framing attempt
+	c.Cmd("PASS wrong")
 	c = dialProxied(t, addr, proxyHeader(t, 1, "192.0.2.99:1")) // success: never matched
-	c.cmd("USER demo")
-	c.cmd("PASS demo")
-	c.cmd("QUIT")
+	c.Cmd("USER demo")
+	c.Cmd("PASS demo")
+	c.Cmd("QUIT")
 
 	var hosts []string
 	eventually(func() bool { return strings.Count(logs.String(), `msg="pop3 login failed"`) == 3 })
@@ -433,12 +428,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 		"AUTH LOGIN " + b64("demo"), b64(canary),
 		"USER demo", "PASS " + canary + "\x01",
 	} {
-		replies.WriteString(c.cmd(cmd))
+		replies.WriteString(c.Cmd(cmd))
 	}
 	// From a remote address the password is refused unread.
 	r := dialProxied(t, addr, proxyHeader(t, 1, "192.0.2.7:1"))
-	replies.WriteString(r.cmd("AUTH PLAIN " + b64("\x00demo\x00"+canary)))
-	replies.WriteString(r.cmd("PASS " + canary))
+	replies.WriteString(r.Cmd("AUTH PLAIN " + b64("\x00demo\x00"+canary)))
+	replies.WriteString(r.Cmd("PASS " + canary))
 
 	resp, err := http.Get("http://" + metricsAddr + "/metrics")
 	if err != nil {
@@ -470,23 +465,19 @@ func grepLines(s, sub string) string {
 	return strings.Join(out, "\n")
 }
 
-func rawDial(t *testing.T, addr string, header []byte) *pop3Client {
+func rawDial(t *testing.T, addr string, header []byte) *pop3test.Client {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	c := pop3test.DialRaw(t, addr)
+	c.C.SetDeadline(time.Now().Add(10 * time.Second))
 	if header != nil {
-		conn.Write(header)
+		c.C.Write(header)
 	}
-	return &pop3Client{t: t, conn: conn, r: bufio.NewReader(conn)}
+	return c
 }
 
 // readAll reads until the server closes (at most the client deadline).
-func readAll(c *pop3Client) string {
-	b, _ := io.ReadAll(c.r)
+func readAll(c *pop3test.Client) string {
+	b, _ := io.ReadAll(c.R)
 	return string(b)
 }
 

@@ -38,14 +38,14 @@ func TestVaultDovecotMaster(t *testing.T) {
 
 	from := d.logSize(t)
 	c := dialPOP3(t, e.gw.POP3Addr())
-	c.cmd("USER alice")
-	if r := c.cmd("PASS " + pw); !strings.HasPrefix(r, "+OK") {
+	c.Cmd("USER alice")
+	if r := c.Cmd("PASS " + pw); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("device password over a master user: %q", r)
 	}
-	if r := c.cmd("DELE 1"); !strings.HasPrefix(r, "+OK") {
+	if r := c.Cmd("DELE 1"); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("DELE 1: %q", r)
 	}
-	if r := c.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+	if r := c.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("QUIT: %q", r)
 	}
 	if f := imapFlags(t, d.IMAPAddr(), "alice", "alice-pw"); len(f) != 1 || !slices.Contains(f[0], imap.FlagDeleted) {
@@ -57,11 +57,11 @@ func TestVaultDovecotMaster(t *testing.T) {
 
 	from = d.logSize(t)
 	c = dialPOP3(t, e.gw.POP3Addr())
-	c.cmd("USER alice")
-	if r := c.cmd("PASS alice-pw"); r != "-ERR [AUTH] Authentication failed.\r\n" {
+	c.Cmd("USER alice")
+	if r := c.Cmd("PASS alice-pw"); r != "-ERR [AUTH] Authentication failed.\r\n" {
 		t.Errorf("the IMAP password instead of a device password: %q, want -ERR [AUTH]", r)
 	}
-	c.cmd("QUIT")
+	c.Cmd("QUIT")
 	if strings.Contains(d.log(t, from), "user=<alice>") {
 		t.Errorf("a wrong device password reached Dovecot:\n%s", d.log(t, from))
 	}
@@ -93,14 +93,14 @@ func TestVaultDovecotOAuth2(t *testing.T) {
 	if !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("login through Dovecot's oauth2 passdb: %q", r)
 	}
-	if r := c.cmd("RETR 1"); !strings.HasPrefix(r, "+OK") {
+	if r := c.Cmd("RETR 1"); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("RETR 1: %q", r)
 	}
-	c.multi()
-	if r := c.cmd("DELE 2"); !strings.HasPrefix(r, "+OK") {
+	c.Multi()
+	if r := c.Cmd("DELE 2"); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("DELE 2: %q", r)
 	}
-	c.cmd("QUIT")
+	c.Cmd("QUIT")
 	if f := e.flags(t); len(f) != 2 || !slices.Contains(f[0], imap.FlagSeen) || !slices.Contains(f[1], imap.FlagDeleted) {
 		t.Fatalf("Dovecot flags = %v, want 1 seen, 2 deleted", f)
 	}
@@ -110,7 +110,7 @@ func TestVaultDovecotOAuth2(t *testing.T) {
 	if !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("login after the token expired at the provider: %q", r)
 	}
-	c.cmd("QUIT")
+	c.Cmd("QUIT")
 	if got := e.op.TokenCalls(oidctest.GrantRefresh); got != 1 {
 		t.Errorf("refreshes = %d, want 1", got)
 	}
@@ -121,7 +121,7 @@ func TestVaultDovecotOAuth2(t *testing.T) {
 	if r != "-ERR [SYS/PERM] "+textReenroll+"\r\n" {
 		t.Errorf("revoked grant: %q, want -ERR [SYS/PERM] %s", r, textReenroll)
 	}
-	c.cmd("QUIT")
+	c.Cmd("QUIT")
 	if after := e.flags(t); !slices.EqualFunc(before, after, slices.Equal) {
 		t.Errorf("flags changed by a refused login: %v -> %v", before, after)
 	}

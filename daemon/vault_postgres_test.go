@@ -36,7 +36,7 @@ func TestVaultSharedPostgres(t *testing.T) {
 		if !strings.HasPrefix(r, "+OK") {
 			t.Fatalf("warm-up login: %q", r)
 		}
-		c.cmd("QUIT")
+		c.Cmd("QUIT")
 	}
 	if got := a.op.TokenCalls(oidctest.GrantRefresh); got != 0 {
 		t.Fatalf("refreshes before expiry = %d, want 0", got)
@@ -53,19 +53,19 @@ func TestVaultSharedPostgres(t *testing.T) {
 			e = b
 		}
 		c := dialPOP3(t, e.gw.POP3Addr())
-		c.cmd("USER " + vaultUser)
+		c.Cmd("USER " + vaultUser)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			<-start
-			fmt.Fprintf(c.conn, "PASS %s\r\n", pw)
-			l, err := c.r.ReadString('\n')
+			fmt.Fprintf(c.C, "PASS %s\r\n", pw)
+			l, err := c.R.ReadString('\n')
 			if err != nil || !strings.HasPrefix(l, "+OK") {
 				errs <- fmt.Errorf("session %d: %q %v", i, l, err)
 				return
 			}
-			fmt.Fprintf(c.conn, "QUIT\r\n")
-			c.r.ReadString('\n')
+			fmt.Fprintf(c.C, "QUIT\r\n")
+			c.R.ReadString('\n')
 		}()
 	}
 	close(start)

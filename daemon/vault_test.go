@@ -22,6 +22,7 @@ import (
 	"github.com/popbridge/popbridge/internal/dovecottest"
 	"github.com/popbridge/popbridge/internal/memupstream"
 	"github.com/popbridge/popbridge/internal/oidctest"
+	"github.com/popbridge/popbridge/internal/pop3test"
 	"github.com/popbridge/popbridge/vault"
 )
 
@@ -221,11 +222,11 @@ func (e *vaultEnv) addDevice(t *testing.T, name string, extra ...string) string 
 
 // login opens a POP3 session and sends USER/PASS; it returns the client
 // and the PASS reply.
-func (e *vaultEnv) login(t *testing.T, pass string) (*pop3Client, string) {
+func (e *vaultEnv) login(t *testing.T, pass string) (*pop3test.Client, string) {
 	t.Helper()
 	c := dialPOP3(t, e.gw.POP3Addr())
-	c.cmd("USER " + vaultUser)
-	return c, c.cmd("PASS " + pass)
+	c.Cmd("USER " + vaultUser)
+	return c, c.Cmd("PASS " + pass)
 }
 
 func requireCurl(t *testing.T) string {
@@ -277,7 +278,7 @@ func TestVaultDelegatedEndToEnd(t *testing.T) {
 	if r != "-ERR [AUTH] Authentication failed.\r\n" {
 		t.Errorf("wrong device password: %q, want -ERR [AUTH] Authentication failed.", r)
 	}
-	c.cmd("QUIT")
+	c.Cmd("QUIT")
 	if !strings.Contains(e.logs.String(), "pop3 login failed") {
 		t.Error("no 'pop3 login failed' line for a wrong device password")
 	}
@@ -291,7 +292,7 @@ func TestVaultDelegatedEndToEnd(t *testing.T) {
 	if !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("login after the provider expired the token: %q", r)
 	}
-	c.cmd("QUIT")
+	c.Cmd("QUIT")
 	if got := e.op.TokenCalls(oidctest.GrantRefresh); got != 1 {
 		t.Errorf("refreshes after the token expired = %d, want 1", got)
 	}
@@ -302,7 +303,7 @@ func TestVaultDelegatedEndToEnd(t *testing.T) {
 	if !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("second login with the refreshed token: %q", r)
 	}
-	c.cmd("QUIT")
+	c.Cmd("QUIT")
 	if got := e.op.TokenCalls(oidctest.GrantRefresh); got != 1 {
 		t.Errorf("refreshes after a cached login = %d, want 1", got)
 	}
@@ -316,7 +317,7 @@ func TestVaultDelegatedEndToEnd(t *testing.T) {
 	if r != "-ERR [AUTH] Authentication failed.\r\n" {
 		t.Errorf("revoked device: %q, want -ERR [AUTH] Authentication failed.", r)
 	}
-	c.cmd("QUIT")
+	c.Cmd("QUIT")
 
 	// Secrets for the canary checks, read before the grant is revoked.
 	tokens := storedTokens(t, e)
@@ -330,7 +331,7 @@ func TestVaultDelegatedEndToEnd(t *testing.T) {
 	if r != "-ERR [SYS/PERM] "+textReenroll+"\r\n" {
 		t.Errorf("revoked grant: %q, want -ERR [SYS/PERM] %s", r, textReenroll)
 	}
-	c.cmd("QUIT")
+	c.Cmd("QUIT")
 	if after := e.flags(t); !slices.EqualFunc(before, after, slices.Equal) {
 		t.Errorf("upstream flags changed by a refused login: %v -> %v", before, after)
 	}
@@ -419,10 +420,10 @@ func TestVaultAppOnly(t *testing.T) {
 	if !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("USER/PASS with an app-only token: %q", r)
 	}
-	if r := c.cmd("DELE 3"); !strings.HasPrefix(r, "+OK") {
+	if r := c.Cmd("DELE 3"); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("DELE 3: %q", r)
 	}
-	if r := c.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+	if r := c.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("QUIT: %q", r)
 	}
 	if f := e.flags(t); len(f) != 3 || !slices.Contains(f[2], imap.FlagDeleted) || slices.Contains(f[0], imap.FlagDeleted) {
@@ -432,26 +433,26 @@ func TestVaultAppOnly(t *testing.T) {
 	// A username modifier is taken off before the device password is
 	// checked: keep:USER logs in as USER, and its DELE keeps the message.
 	c = dialPOP3(t, e.gw.POP3Addr())
-	c.cmd("USER keep:" + vaultUser)
-	if r := c.cmd("PASS " + pw); !strings.HasPrefix(r, "+OK") {
+	c.Cmd("USER keep:" + vaultUser)
+	if r := c.Cmd("PASS " + pw); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("keep:%s with the device password: %q", vaultUser, r)
 	}
-	c.cmd("DELE 1")
-	c.cmd("QUIT")
+	c.Cmd("DELE 1")
+	c.Cmd("QUIT")
 	if f := e.flags(t); slices.Contains(f[0], imap.FlagDeleted) {
 		t.Errorf("DELE under keep: deleted upstream: %v", f)
 	}
 
 	c = dialPOP3(t, e.gw.POP3Addr())
-	if r := c.cmd("AUTH PLAIN " + b64("\x00"+vaultUser+"\x00"+pw)); !strings.HasPrefix(r, "+OK") {
+	if r := c.Cmd("AUTH PLAIN " + b64("\x00"+vaultUser+"\x00"+pw)); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("AUTH PLAIN with the device password: %q", r)
 	}
-	c.cmd("QUIT")
+	c.Cmd("QUIT")
 	c = dialPOP3(t, e.gw.POP3Addr())
-	if r := c.cmd("AUTH PLAIN " + b64("\x00"+vaultUser+"\x00"+"wrong-password")); r != "-ERR [AUTH] Authentication failed.\r\n" {
+	if r := c.Cmd("AUTH PLAIN " + b64("\x00"+vaultUser+"\x00"+"wrong-password")); r != "-ERR [AUTH] Authentication failed.\r\n" {
 		t.Errorf("AUTH PLAIN with a wrong password: %q", r)
 	}
-	c.cmd("QUIT")
+	c.Cmd("QUIT")
 	if got := e.op.TokenCalls("client_credentials"); got != 1 {
 		t.Errorf("client-credentials requests = %d, want 1 (the token is cached)", got)
 	}
@@ -472,11 +473,11 @@ func TestVaultAppOnly(t *testing.T) {
 		t.Fatalf("device add bob: %d %q", code, out)
 	}
 	c = dialPOP3(t, e.gw.POP3Addr())
-	c.cmd("USER bob@example.org")
-	if r := c.cmd("PASS " + bobPW[1]); r != "-ERR [SYS/PERM] "+textRefused+"\r\n" {
+	c.Cmd("USER bob@example.org")
+	if r := c.Cmd("PASS " + bobPW[1]); r != "-ERR [SYS/PERM] "+textRefused+"\r\n" {
 		t.Errorf("app token for a mailbox without permission: %q, want -ERR [SYS/PERM] %s", r, textRefused)
 	}
-	c.cmd("QUIT")
+	c.Cmd("QUIT")
 	if !regexp.MustCompile(`level=ERROR msg="upstream refused a fresh access token[^\n]*user=bob@example.org`).MatchString(e.logs.String()) {
 		t.Error("no error line naming bob for the refused app token")
 	}
@@ -490,7 +491,7 @@ func TestVaultAppOnly(t *testing.T) {
 	if !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("login after the provider expired the app token: %q", r)
 	}
-	c.cmd("QUIT")
+	c.Cmd("QUIT")
 	if got := e.op.TokenCalls("client_credentials"); got != 3 {
 		t.Errorf("client-credentials requests after an early expiry = %d, want 3", got)
 	}
@@ -509,7 +510,7 @@ func TestVaultProviderDown(t *testing.T) {
 	if r != "-ERR [SYS/TEMP] "+textProviderTemp+"\r\n" {
 		t.Errorf("provider down: %q, want -ERR [SYS/TEMP] %s", r, textProviderTemp)
 	}
-	c.cmd("QUIT")
+	c.Cmd("QUIT")
 	if strings.Contains(e.logs.String(), "pop3 login failed") {
 		t.Error("an unreachable provider was logged as a failed login (fail2ban would ban the device)")
 	}
@@ -574,8 +575,8 @@ func TestVaultReload(t *testing.T) {
 	if !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("device login after a reload: %q", r)
 	}
-	c.cmd("DELE 1")
-	c.cmd("QUIT")
+	c.Cmd("DELE 1")
+	c.Cmd("QUIT")
 	if f := e.flags(t); slices.Contains(f[0], imap.FlagDeleted) {
 		t.Errorf("the reloaded policy (keep) was not applied: %v", f)
 	}

@@ -41,20 +41,20 @@ func TestModifiersAndOverridesOnDovecot(t *testing.T) {
 
 	// keep:alice: DELE changes nothing; RETR 1 is marked retrieved.
 	c := dialPOP3(t, gw.POP3Addr())
-	c.cmd("USER keep:alice")
-	if r := c.cmd("PASS pw"); !strings.HasPrefix(r, "+OK") {
+	c.Cmd("USER keep:alice")
+	if r := c.Cmd("PASS pw"); !strings.HasPrefix(r, "+OK") {
 		t.Fatal(r)
 	}
-	if r := c.cmd("RETR 1"); !strings.HasPrefix(r, "+OK") {
+	if r := c.Cmd("RETR 1"); !strings.HasPrefix(r, "+OK") {
 		t.Fatal(r)
 	}
-	c.multi()
-	c.cmd("DELE 2")
-	if r := c.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+	c.Multi()
+	c.Cmd("DELE 2")
+	if r := c.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
 		t.Fatal(r)
 	}
 	if n := deleted("alice"); n != 0 {
-		t.Errorf("keep:alice: %d deleted", n)
+		t.Errorf("keep:alice: %d deleted, want %d", n, 0)
 	}
 	// alice: message 1 is no longer listed; DELE flags.
 	if st := session(t, gw, "alice", "1"); !strings.HasPrefix(st, "+OK 3 ") {
@@ -70,7 +70,7 @@ func TestModifiersAndOverridesOnDovecot(t *testing.T) {
 	// scanner: override keep.
 	session(t, gw, "scanner", "1", "2")
 	if n := deleted("scanner"); n != 0 {
-		t.Errorf("scanner (override keep): %d deleted", n)
+		t.Errorf("scanner (override keep): %d deleted, want %d", n, 0)
 	}
 
 	waitLog(t, logs, "modifiers=recent")

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/popbridge/popbridge/internal/testpki"
 	"github.com/popbridge/popbridge/web"
 )
 
@@ -26,8 +27,8 @@ func TestWebConfigOffByDefault(t *testing.T) {
 
 func TestWebConfigValidate(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTestCA(t)
-	cert, key := ca.issue(t, dir, 2)
+	ca := testpki.New()
+	cert, key := ca.WriteLeaf(t, dir, 2)
 	tlsSection := "[tls]\ncert = \"" + cert + "\"\nkey = \"" + key + "\"\n"
 	const up = "[upstream]\naddress = \"demo\"\n"
 	for _, tt := range []struct {
@@ -64,13 +65,13 @@ func TestWebConfigValidate(t *testing.T) {
 
 // startWebGateway starts a demo gateway with [tls] and serves the real
 // page handler on [web] listen.
-func startWebGateway(t *testing.T, wc WebConfig) (*Gateway, *testCA) {
+func startWebGateway(t *testing.T, wc WebConfig) (*Gateway, *testpki.CA) {
 	t.Helper()
-	ca := newTestCA(t)
+	ca := testpki.New()
 	cfg := defaultConfig()
 	cfg.POP3.Listen = "127.0.0.1:0"
 	cfg.Upstream.Address = demoAddress
-	cfg.TLS.Cert, cfg.TLS.Key = ca.issue(t, t.TempDir(), 2)
+	cfg.TLS.Cert, cfg.TLS.Key = ca.WriteLeaf(t, t.TempDir(), 2)
 	cfg.Web = wc
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -100,7 +101,7 @@ func startWebGateway(t *testing.T, wc WebConfig) (*Gateway, *testCA) {
 func TestWebServedOverTLS(t *testing.T) {
 	gw, ca := startWebGateway(t, WebConfig{Listen: "127.0.0.1:0", PublicURL: "https://pop3.test"})
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: ca.pool, ServerName: "pop3.test"}}}
+		TLSClientConfig: &tls.Config{RootCAs: ca.Pool, ServerName: "pop3.test"}}}
 	resp, err := hc.Get("https://" + gw.WebAddr() + "/")
 	if err != nil {
 		t.Fatal(err)

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/popbridge/popbridge/internal/dovecottest"
-	"github.com/popbridge/popbridge/internal/gwtest"
 	"github.com/popbridge/popbridge/internal/memupstream"
+	"github.com/popbridge/popbridge/internal/pop3test"
 	"github.com/popbridge/popbridge/internal/testmail"
 )
 
@@ -31,7 +31,7 @@ func TestPipeliningDifferentialDovecot(t *testing.T) {
 	g := startGateway(t, d, defaultPolicy)
 	seed := rand.Uint64()
 	t.Logf("seed %d", seed)
-	if err := gwtest.Differential(g.addr, "u", "pw", n, seed, 10); err != nil {
+	if err := pop3test.Differential(g.addr, "u", "pw", n, seed, 10); err != nil {
 		t.Fatal(err)
 	}
 }

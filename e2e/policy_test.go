@@ -16,17 +16,48 @@ import (
 // (seen=quit) or nowhere (seen=never), the policy's effect exactly on the
 // deleted ones, flags only ever added, nothing else changed, and what the
 // next POP3 session shows.
+// deleteCase is one TestDeletePolicies case.
+type deleteCase struct {
+	pol policy
+	// deletedFlag is the flag a marking policy adds; moveTo the mailbox a
+	// moving policy moves to; gone says the deleted messages leave INBOX.
+	deletedFlag string
+	moveTo      string
+	gone        bool
+	// hidden says the next POP3 session no longer lists them.
+	hidden bool
+}
+
+// afterQuit is what the session of TestDeletePolicies (RETR 1, 2 and 5,
+// DELE 2 and 4) should leave of the INBOX before it: the messages left in
+// INBOX and those moved, in UID order.
+func (c deleteCase) afterQuit(before []dovecottest.MsgState) (inbox, moved []dovecottest.MsgState) {
+	old := states(before)
+	for _, uid := range []uint32{1, 2, 3, 4, 5} {
+		st := old[uid]
+		retrieved := uid == 1 || uid == 2 || uid == 5
+		if retrieved && c.pol.Seen == "quit" {
+			st = withFlags(st, `\Seen`)
+		}
+		if uid == 3 && c.pol.Delete == "expunge" {
+			st = withFlags(st, `\Deleted`)
+		}
+		deleted := uid == 2 || uid == 4
+		switch {
+		case deleted && c.deletedFlag != "":
+			inbox = append(inbox, withFlags(st, c.deletedFlag))
+		case deleted && c.moveTo != "":
+			moved = append(moved, st)
+		case deleted && c.gone:
+		default:
+			inbox = append(inbox, st)
+		}
+	}
+	return inbox, moved
+}
+
 func TestDeletePolicies(t *testing.T) {
-	cases := []struct {
-		pol policy
-		// deletedFlag is the flag a marking policy adds; moveTo the mailbox a
-		// moving policy moves to; gone says the deleted messages leave INBOX.
-		deletedFlag string
-		moveTo      string
-		gone        bool
-		// hidden says the next POP3 session no longer lists them.
-		hidden bool
-	}{
+	cases := []deleteCase{
 		{pol: policy{Delete: "flag", Seen: "quit"}, deletedFlag: `\Deleted`, hidden: true},
 		{pol: policy{Delete: "keyword", Seen: "quit"}, deletedFlag: "$POP3Deleted", hidden: true},
 		{pol: policy{Delete: "trash", Seen: "quit"}, moveTo: "Trash", gone: true, hidden: true},
@@ -66,28 +97,7 @@ func TestDeletePolicies(t *testing.T) {
 			p.quit()
 
 			// +OK to QUIT means done: the state is checked right away.
-			old := states(before)
-			var inbox, moved []dovecottest.MsgState
-			for _, uid := range []uint32{1, 2, 3, 4, 5} {
-				st := old[uid]
-				retrieved := uid == 1 || uid == 2 || uid == 5
-				if retrieved && tc.pol.Seen == "quit" {
-					st = withFlags(st, `\Seen`)
-				}
-				if uid == 3 && tc.pol.Delete == "expunge" {
-					st = withFlags(st, `\Deleted`)
-				}
-				deleted := uid == 2 || uid == 4
-				switch {
-				case deleted && tc.deletedFlag != "":
-					inbox = append(inbox, withFlags(st, tc.deletedFlag))
-				case deleted && tc.moveTo != "":
-					moved = append(moved, st)
-				case deleted && tc.gone:
-				default:
-					inbox = append(inbox, st)
-				}
-			}
+			inbox, moved := tc.afterQuit(before)
 			checkSnapshot(t, d, "u", "INBOX", inbox)
 			for _, box := range []string{"Trash", "Archive"} {
 				var want []dovecottest.MsgState

@@ -29,7 +29,7 @@ func dialPOP3(t testing.TB, addr string) *pop3Conn {
 	_ = c.SetDeadline(time.Now().Add(2 * time.Minute))
 	p := &pop3Conn{t: t, c: c, r: bufio.NewReaderSize(c, 64<<10)}
 	if g := p.line(); !strings.HasPrefix(g, "+OK") {
-		t.Fatalf("POP3 greeting from %s: %q", addr, g)
+		t.Fatalf("POP3 greeting from %s: %q, want prefix %q", addr, g, "+OK")
 	}
 	return p
 }
@@ -65,7 +65,7 @@ func (p *pop3Conn) ok(command string) string {
 	p.t.Helper()
 	s := p.cmd(command)
 	if !strings.HasPrefix(s, "+OK") {
-		p.t.Fatalf("%s: %q", command, s)
+		p.t.Fatalf("%s: %q, want prefix %q", command, s, "+OK")
 	}
 	return s
 }
@@ -103,7 +103,7 @@ func (p *pop3Conn) retr(n int) []byte {
 	p.t.Helper()
 	status, raw := p.multi(fmt.Sprintf("RETR %d", n))
 	if !strings.HasPrefix(status, "+OK") {
-		p.t.Fatalf("RETR %d: %q", n, status)
+		p.t.Fatalf("RETR %d: %q, want prefix %q", n, status, "+OK")
 	}
 	return unstuff(raw)
 }

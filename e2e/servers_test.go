@@ -20,6 +20,7 @@ import (
 	"github.com/popbridge/popbridge/internal/dovecottest"
 	"github.com/popbridge/popbridge/internal/oracle"
 	"github.com/popbridge/popbridge/internal/testmail"
+	"github.com/popbridge/popbridge/internal/testtb"
 	"github.com/popbridge/popbridge/internal/upstreams"
 )
 
@@ -33,7 +34,7 @@ import (
 // realServer is one kind of server the suite runs.
 type realServer struct {
 	name  string
-	start func(t testing.TB, users ...upstreams.User) *upstreams.Server
+	start func(t testtb.TB, users ...upstreams.User) *upstreams.Server
 	// uidplus: the server offers UID EXPUNGE (the expunge, trash and
 	// archive policies work); without it they are refused at login.
 	uidplus bool
@@ -264,7 +265,7 @@ func TestServersDeletePolicies(t *testing.T) {
 						return
 					}
 					if !strings.HasPrefix(reply, "+OK") {
-						t.Fatalf("PASS = %q", reply)
+						t.Fatalf("PASS = %q, want prefix %q", reply, "+OK")
 					}
 					p.ok("DELE 2")
 					if r.pol == "keyword" && !rs.keywords {
@@ -286,44 +287,52 @@ func TestServersDeletePolicies(t *testing.T) {
 					if r.fallback {
 						effective = "flag"
 					}
-					two := before[1].UID
-					for _, m := range before {
-						fl, present := after[m.UID]
-						if m.UID != two {
-							if !present || fmt.Sprint(fl) != fmt.Sprint(m.Flags) {
-								t.Errorf("UID %d changed: %v -> %v (present %v)", m.UID, m.Flags, fl, present)
-							}
-							continue
-						}
-						switch effective {
-						case "flag":
-							if !slices.Contains(fl, `\Deleted`) {
-								t.Errorf("flag: UID %d flags %v", two, fl)
-							}
-						case "keyword":
-							if !slices.Contains(fl, "$POP3Deleted") || slices.Contains(fl, `\Deleted`) {
-								t.Errorf("keyword: UID %d flags %v", two, fl)
-							}
-						case "keep":
-							if slices.Contains(fl, `\Deleted`) {
-								t.Errorf("keep: UID %d flags %v", two, fl)
-							}
-						default:
-							if present {
-								t.Errorf("%s: UID %d still in INBOX", effective, two)
-							}
-							trash, archive := folders(srv)
-							folder := map[string]string{"trash": trash, "archive": archive}[effective]
-							if folder != "" {
-								if n := len(srv.Messages(t, u, folder)); n != 1 {
-									t.Errorf("%s: %s holds %d messages, want 1", effective, folder, n)
-								}
-							}
-						}
-					}
+					checkServerDelete(t, srv, u, before, after, effective)
 				})
 			}
 		})
+	}
+}
+
+// checkServerDelete checks TestServersDeletePolicies' QUIT (DELE 2): the
+// second message of before is flagged, kept or moved as the effective
+// policy says; every other message is unchanged in after.
+func checkServerDelete(t *testing.T, srv *upstreams.Server, u string, before []oracle.Message, after map[uint32][]string, effective string) {
+	t.Helper()
+	two := before[1].UID
+	for _, m := range before {
+		fl, present := after[m.UID]
+		if m.UID != two {
+			if !present || fmt.Sprint(fl) != fmt.Sprint(m.Flags) {
+				t.Errorf("UID %d changed: %v -> %v (present %v)", m.UID, m.Flags, fl, present)
+			}
+			continue
+		}
+		switch effective {
+		case "flag":
+			if !slices.Contains(fl, `\Deleted`) {
+				t.Errorf("flag: UID %d flags %v", two, fl)
+			}
+		case "keyword":
+			if !slices.Contains(fl, "$POP3Deleted") || slices.Contains(fl, `\Deleted`) {
+				t.Errorf("keyword: UID %d flags %v", two, fl)
+			}
+		case "keep":
+			if slices.Contains(fl, `\Deleted`) {
+				t.Errorf("keep: UID %d flags %v", two, fl)
+			}
+		default:
+			if present {
+				t.Errorf("%s: UID %d still in INBOX", effective, two)
+			}
+			trash, archive := folders(srv)
+			folder := map[string]string{"trash": trash, "archive": archive}[effective]
+			if folder != "" {
+				if n := len(srv.Messages(t, u, folder)); n != 1 {
+					t.Errorf("%s: %s holds %d messages, want 1", effective, folder, n)
+				}
+			}
+		}
 	}
 }
 
@@ -364,7 +373,7 @@ func phoneExpunge(t *testing.T, srv *upstreams.Server, user string, uidplus bool
 			}
 			if strings.HasPrefix(l, tag+" ") {
 				if !strings.HasPrefix(l, tag+" OK") {
-					t.Fatalf("phone: %s: %q", cmd, l)
+					t.Fatalf("phone: %s: %q, want prefix %q", cmd, l, tag+" OK")
 				}
 				break
 			}

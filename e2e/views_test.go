@@ -148,7 +148,7 @@ func TestViewsOnDovecot(t *testing.T) {
 	r.Close()
 	md.Close()
 	if got := listUIDLs(t, hide, d, "u"); !slices.Equal(got, all) {
-		t.Fatalf("without QUIT the listing changed: %q", got)
+		t.Fatalf("without QUIT the listing changed: %q, want %q", got, all)
 	}
 
 	md, err = viewsLogin(t, hide, d, "u")

@@ -110,20 +110,21 @@ func DefaultPolicy() Policy {
 	}
 }
 
-// Observer receives one call per upstream operation, for metrics. op is
-// one of "connect", "login", "examine", "snapshot", "fetch", "top",
-// "noop", "commit", "logout" and "probe". It must be safe for concurrent
-// use and must not block.
+// Observer receives upstream events, for metrics. It must be safe for
+// concurrent use and must not block. A nil Observer is allowed.
 type Observer interface {
+	// UpstreamOp is called once per upstream operation. op is one of
+	// "connect", "login", "examine", "snapshot", "fetch", "prefetch",
+	// "top", "noop", "commit", "logout" and "probe".
 	UpstreamOp(op string, d time.Duration, err error)
-}
-
-// CommitObserver is an optional interface of Config.Observer: Committed
-// is called after every QUIT update the upstream confirmed, with the
-// delete policy applied (after any override or fallback) and how many
-// messages it was applied to.
-type CommitObserver interface {
+	// Committed is called after every QUIT update the upstream
+	// confirmed, with the delete policy applied (after any override or
+	// fallback) and how many messages it was applied to.
 	Committed(policy string, deleted int)
+	// Anomaly is called once per message the upstream did not serve as
+	// snapshotted; kind is AnomalyExpunged or AnomalySizeMismatch
+	// (quirks.go).
+	Anomaly(kind string)
 }
 
 // Config configures a Backend.
@@ -324,12 +325,17 @@ func (b *Backend) Probe(ctx context.Context) (err error) {
 // username are refused with pop3front.ErrAuthFailed without contacting
 // the upstream.
 func (b *Backend) Login(ctx context.Context, req *pop3front.LoginRequest) (pop3front.Maildrop, error) {
+	return b.login(ctx, req, LoginOptions{})
+}
+
+// login is Login with opts (LoginWith, login.go).
+func (b *Backend) login(ctx context.Context, req *pop3front.LoginRequest, opts LoginOptions) (pop3front.Maildrop, error) {
 	log := b.log.With("user", req.Username)
 	if isMasterLogin(req) {
 		log = log.With("authzid", req.AuthzID)
 	}
 	if err := checkCredentials(req, b.cfg.AllowMasterUser); err != nil {
-		log.Info("login refused before contacting upstream", "reason", err)
+		log.Info("login refused before contacting upstream", "err", err)
 		return nil, pop3front.ErrAuthFailed
 	}
 	var fwd []string
@@ -346,7 +352,7 @@ func (b *Backend) Login(ctx context.Context, req *pop3front.LoginRequest) (pop3f
 		return nil, err
 	}
 	u.log = log
-	m, err := u.open(ctx, req)
+	m, err := u.open(ctx, req, opts)
 	if err != nil {
 		u.kill()
 		u.closeClient()

@@ -126,7 +126,7 @@ func BenchmarkSnapshot100k(b *testing.B) {
 			b.Fatal(err)
 		}
 		if n := len(md.Messages()); n != 100000 {
-			b.Fatalf("%d messages", n)
+			b.Fatalf("%d messages, want %d", n, 100000)
 		}
 		md.Close()
 	}

@@ -74,8 +74,8 @@ func (m *maildrop) Commit(ctx context.Context, outcome pop3front.Outcome) error 
 		return &pop3front.Error{Code: pop3front.CodeSysTemp, Text: commitText, Err: err}
 	}
 	m.log.Info("QUIT update applied", "policy", m.policy.Delete, "deleted", len(outcome.Deleted), "seen", len(outcome.Retrieved))
-	if co, ok := m.b.cfg.Observer.(CommitObserver); ok {
-		co.Committed(string(m.policy.Delete), len(outcome.Deleted))
+	if o := m.b.cfg.Observer; o != nil {
+		o.Committed(string(m.policy.Delete), len(outcome.Deleted))
 	}
 	m.logout(ctx)
 	return nil

@@ -29,90 +29,104 @@ func TestPolicies(t *testing.T) {
 	policies := []DeletePolicy{DeleteFlag, DeleteKeyword, DeleteExpunge, DeleteTrash, DeleteArchive, DeleteKeep}
 	for _, prof := range profiles {
 		for _, pol := range policies {
-			t.Run(fmt.Sprintf("%s/%s", prof, pol), func(t *testing.T) {
-				e := newEnv(t, prof, seed(5), map[int][]imap.Flag{4: {imap.FlagDeleted}})
-				b := e.backend(Policy{Delete: pol})
-				md, err := b.Login(context.Background(), &pop3front.LoginRequest{Username: testUser, Password: testPass})
-				needs := pol == DeleteExpunge || pol == DeleteTrash || pol == DeleteArchive
-				if prof == memupstream.ProfileBare && needs {
-					pe := wantCode(t, err, pop3front.CodeSysPerm)
-					if !strings.Contains(pe.Text, "Server lacks") {
-						t.Errorf("text %q", pe.Text)
-					}
-					return
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer md.Close()
-				if n := len(md.Messages()); n != 4 {
-					t.Fatalf("%d messages, want 4 (\\Deleted hidden)", n)
-				}
-				body, err := retr(t, md, 1)
-				if err != nil || string(body) != string(e.msgs[1]) {
-					t.Fatalf("RETR 2: %q, %v", body, err)
-				}
-				if err := md.Commit(context.Background(), pop3front.Outcome{Deleted: []int{0, 2}, Retrieved: []int{1}}); err != nil {
-					t.Fatalf("Commit: %v", err)
-				}
-				w := e.wire.String()
-				checkWire(t, e.wire, prof, pol)
-
-				inbox := e.state("INBOX")
-				if !inbox[2].has(imap.FlagSeen) || inbox[4].has(imap.FlagSeen) {
-					t.Errorf("\\Seen: 2 %v, 4 %v", inbox[2].flags, inbox[4].flags)
-				}
-				if len(inbox[5].flags) != 1 || !inbox[5].has(imap.FlagDeleted) {
-					t.Errorf("other client's \\Deleted message changed: %+v", inbox[5])
-				}
-				if len(inbox[4].flags) != 0 {
-					t.Errorf("message 4 changed: %v", inbox[4].flags)
-				}
-				gone := func(box string) {
-					t.Helper()
-					if _, ok := inbox[1]; ok {
-						t.Errorf("message 1 still in INBOX")
-					}
-					if _, ok := inbox[3]; ok {
-						t.Errorf("message 3 still in INBOX")
-					}
-					if box == "" {
-						return
-					}
-					moved := e.state(box)
-					var bodies []string
-					for _, m := range moved {
-						bodies = append(bodies, m.body)
-					}
-					if len(moved) != 2 || !strings.Contains(strings.Join(bodies, ""), string(e.msgs[0])) || !strings.Contains(strings.Join(bodies, ""), string(e.msgs[2])) {
-						t.Errorf("%s holds %d messages, want messages 1 and 3", box, len(moved))
-					}
-				}
-				switch pol {
-				case DeleteFlag:
-					if !inbox[1].has(imap.FlagDeleted) || !inbox[3].has(imap.FlagDeleted) || inbox[2].has(imap.FlagDeleted) {
-						t.Errorf("flags: %+v", inbox)
-					}
-				case DeleteKeyword:
-					if !inbox[1].has("$POP3Deleted") || !inbox[3].has("$POP3Deleted") || inbox[1].has(imap.FlagDeleted) || inbox[2].has("$POP3Deleted") {
-						t.Errorf("flags: %+v", inbox)
-					}
-				case DeleteExpunge:
-					gone("")
-				case DeleteTrash:
-					gone("Trash")
-				case DeleteArchive:
-					gone("Archive")
-				case DeleteKeep:
-					if len(inbox) != 5 || len(inbox[1].flags)+len(inbox[3].flags) != 0 {
-						t.Errorf("keep changed something: %+v", inbox)
-					}
-				}
-				if t.Failed() {
-					t.Logf("wire:\n%s", w)
-				}
-			})
+			t.Run(fmt.Sprintf("%s/%s", prof, pol), func(t *testing.T) { testPolicy(t, prof, pol) })
 		}
+	}
+}
+
+// testPolicy is one TestPolicies case: pol on prof.
+func testPolicy(t *testing.T, prof memupstream.Profile, pol DeletePolicy) {
+	e := newEnv(t, prof, seed(5), map[int][]imap.Flag{4: {imap.FlagDeleted}})
+	b := e.backend(Policy{Delete: pol})
+	md, err := b.Login(context.Background(), &pop3front.LoginRequest{Username: testUser, Password: testPass})
+	needs := pol == DeleteExpunge || pol == DeleteTrash || pol == DeleteArchive
+	if prof == memupstream.ProfileBare && needs {
+		pe := wantCode(t, err, pop3front.CodeSysPerm)
+		if !strings.Contains(pe.Text, "Server lacks") {
+			t.Errorf("text %q, want it to contain %q", pe.Text, "Server lacks")
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer md.Close()
+	if n := len(md.Messages()); n != 4 {
+		t.Fatalf("%d messages, want 4 (\\Deleted hidden)", n)
+	}
+	body, err := retr(t, md, 1)
+	if err != nil || string(body) != string(e.msgs[1]) {
+		t.Fatalf("RETR 2: %q, %v", body, err)
+	}
+	if err := md.Commit(context.Background(), pop3front.Outcome{Deleted: []int{0, 2}, Retrieved: []int{1}}); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	w := e.wire.String()
+	checkWire(t, e.wire, prof, pol)
+
+	checkPolicyEffect(t, e, pol)
+	if t.Failed() {
+		t.Logf("wire:\n%s", w)
+	}
+}
+
+// checkPolicyEffect checks the INBOX (and Trash or Archive) after
+// TestPolicies' session: 2 retrieved, 1 and 3 deleted as pol says, 4 and
+// the other client's 5 untouched.
+func checkPolicyEffect(t *testing.T, e *env, pol DeletePolicy) {
+	t.Helper()
+	inbox := e.state("INBOX")
+	if !inbox[2].has(imap.FlagSeen) || inbox[4].has(imap.FlagSeen) {
+		t.Errorf("\\Seen: 2 %v, 4 %v", inbox[2].flags, inbox[4].flags)
+	}
+	if len(inbox[5].flags) != 1 || !inbox[5].has(imap.FlagDeleted) {
+		t.Errorf("other client's \\Deleted message changed: %+v", inbox[5])
+	}
+	if len(inbox[4].flags) != 0 {
+		t.Errorf("message 4 changed: %v", inbox[4].flags)
+	}
+	switch pol {
+	case DeleteFlag:
+		if !inbox[1].has(imap.FlagDeleted) || !inbox[3].has(imap.FlagDeleted) || inbox[2].has(imap.FlagDeleted) {
+			t.Errorf("flags: %+v", inbox)
+		}
+	case DeleteKeyword:
+		if !inbox[1].has("$POP3Deleted") || !inbox[3].has("$POP3Deleted") || inbox[1].has(imap.FlagDeleted) || inbox[2].has("$POP3Deleted") {
+			t.Errorf("flags: %+v", inbox)
+		}
+	case DeleteExpunge:
+		checkGone(t, e, inbox, "")
+	case DeleteTrash:
+		checkGone(t, e, inbox, "Trash")
+	case DeleteArchive:
+		checkGone(t, e, inbox, "Archive")
+	case DeleteKeep:
+		if len(inbox) != 5 || len(inbox[1].flags)+len(inbox[3].flags) != 0 {
+			t.Errorf("keep changed something: %+v", inbox)
+		}
+	}
+}
+
+// checkGone checks that messages 1 and 3 left inbox and, unless box is
+// "", that box holds them.
+func checkGone(t *testing.T, e *env, inbox map[imap.UID]msgState, box string) {
+	t.Helper()
+	if _, ok := inbox[1]; ok {
+		t.Errorf("message 1 still in INBOX")
+	}
+	if _, ok := inbox[3]; ok {
+		t.Errorf("message 3 still in INBOX")
+	}
+	if box == "" {
+		return
+	}
+	moved := e.state(box)
+	var bodies []string
+	for _, m := range moved {
+		bodies = append(bodies, m.body)
+	}
+	if len(moved) != 2 || !strings.Contains(strings.Join(bodies, ""), string(e.msgs[0])) || !strings.Contains(strings.Join(bodies, ""), string(e.msgs[2])) {
+		t.Errorf("%s holds %d messages, want messages 1 and 3", box, len(moved))
 	}
 }
 
@@ -265,11 +279,11 @@ func TestMoveFallbackCopyFails(t *testing.T) {
 	err = md.Commit(context.Background(), pop3front.Outcome{Deleted: []int{0, 1}})
 	pe := wantCode(t, err, pop3front.CodeSysTemp)
 	if pe.Text != commitText {
-		t.Errorf("text %q", pe.Text)
+		t.Errorf("text %q, want %q", pe.Text, commitText)
 	}
 	inbox := e.state("INBOX")
 	if len(inbox) != 3 {
-		t.Fatalf("INBOX has %d messages", len(inbox))
+		t.Fatalf("INBOX has %d messages, want %d", len(inbox), 3)
 	}
 	for uid, m := range inbox {
 		if len(m.flags) != 0 {
@@ -305,7 +319,7 @@ func TestUIDValidityChange(t *testing.T) {
 	}
 	inbox := e.state("INBOX")
 	if len(inbox) != 3 {
-		t.Fatalf("INBOX has %d messages", len(inbox))
+		t.Fatalf("INBOX has %d messages, want %d", len(inbox), 3)
 	}
 	for uid, m := range inbox {
 		if len(m.flags) != 0 {

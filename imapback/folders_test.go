@@ -90,7 +90,7 @@ func TestFoldersListing(t *testing.T) {
 		}
 	}
 	if got := attrMap(md)["folders"]; got != "INBOX=3,Junk=2,Spam=missing" {
-		t.Errorf("folders attr %q", got)
+		t.Errorf("folders attr %q, want %q", got, "INBOX=3,Junk=2,Spam=missing")
 	}
 	for _, i := range []int{3, 0, 4, 1, 2, 3} {
 		body, err := retr(t, md, i)

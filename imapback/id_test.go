@@ -125,7 +125,7 @@ func TestIDFields(t *testing.T) {
 	}
 	local := &net.TCPAddr{IP: net.IPv4(198, 51, 100, 1), Port: 995}
 	if got := strings.Join(idFields(client7, local), " "); got != "x-originating-ip 192.0.2.7 x-originating-port 50312 x-connected-ip 198.51.100.1 x-connected-port 995" {
-		t.Errorf("with the local address: %q", got)
+		t.Errorf("with the local address: %q, want %q", got, "x-originating-ip 192.0.2.7 x-originating-port 50312 x-connected-ip 198.51.100.1 x-connected-port 995")
 	}
 	if got := idFields(nil, local); got != nil {
 		t.Errorf("no client, local only: %q", got)
@@ -213,7 +213,7 @@ func TestIDForwarded(t *testing.T) {
 			}})
 			_, err := s.backend(t).Login(context.Background(), &pop3front.LoginRequest{Username: "u", Password: "p", Client: client7})
 			if err != pop3front.ErrAuthFailed {
-				t.Fatalf("Login: %v", err)
+				t.Fatalf("Login: %v, want %v", err, pop3front.ErrAuthFailed)
 			}
 			got := s.recorded()
 			want := []string{wantID, "LOGIN"}

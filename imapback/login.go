@@ -3,6 +3,7 @@ package imapback
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -10,6 +11,33 @@ import (
 
 	"github.com/popbridge/popbridge/pop3front"
 )
+
+// LoginOptions adjust one login; see Backend.LoginWith.
+type LoginOptions struct {
+	// Policy replaces the policy PolicyFor would choose; nil: PolicyFor.
+	Policy *Policy
+	// Attrs are added to the maildrop's LogAttrs (the POP3 session's
+	// end-of-session log line), e.g. the username modifiers used.
+	Attrs []slog.Attr
+	// BearerToken, if set, logs in as the LoginRequest's Username with
+	// this OAuth 2.0 access token (SASL OAUTHBEARER or XOAUTH2, see
+	// Config.OAuthMechanism) instead of its password. A refused token is
+	// reported as ErrTokenRejected.
+	BearerToken string
+}
+
+// LoginWith is Login with options: a policy chosen by the caller (a
+// device's username modifier) and extra session log attributes.
+func (b *Backend) LoginWith(ctx context.Context, req *pop3front.LoginRequest, opts LoginOptions) (pop3front.Maildrop, error) {
+	if opts.Policy != nil {
+		p, err := b.normalize(*opts.Policy)
+		if err != nil {
+			return nil, tempErr(unavailableText, err)
+		}
+		opts.Policy = &p
+	}
+	return b.login(ctx, req, opts)
+}
 
 // maxCredential bounds each of username, password and authorization
 // identity.
@@ -98,10 +126,10 @@ func (u *upstream) login(req *pop3front.LoginRequest) error {
 
 // open logs in, EXAMINEs the mailbox, settles capabilities and the policy,
 // and takes the snapshot.
-func (u *upstream) open(ctx context.Context, req *pop3front.LoginRequest) (*maildrop, error) {
+func (u *upstream) open(ctx context.Context, req *pop3front.LoginRequest, opts LoginOptions) (*maildrop, error) {
 	m := &maildrop{upstream: u}
 	err := m.do(ctx, "login", func() error {
-		if tok := loginOptions(ctx).BearerToken; tok != "" {
+		if tok := opts.BearerToken; tok != "" {
 			return u.loginBearer(req, tok) // oauthsasl.go
 		}
 		return u.login(req)
@@ -143,8 +171,8 @@ func (u *upstream) open(ctx context.Context, req *pop3front.LoginRequest) (*mail
 		return nil, tempErr(unavailableText, err)
 	}
 
-	m.policy = u.b.sessionPolicy(ctx, req) // views.go: per user, per login
-	m.extraAttrs = loginOptions(ctx).Attrs
+	m.policy = u.b.sessionPolicy(req, opts) // views.go: per user, per login
+	m.extraAttrs = opts.Attrs
 	if err := m.checkPolicy(); err != nil {
 		u.logout(ctx)
 		return nil, err

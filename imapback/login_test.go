@@ -3,17 +3,12 @@ package imapback
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -21,6 +16,7 @@ import (
 	"time"
 
 	"github.com/popbridge/popbridge/internal/memupstream"
+	"github.com/popbridge/popbridge/internal/testpki"
 	"github.com/popbridge/popbridge/pop3front"
 )
 
@@ -58,12 +54,12 @@ func TestSpecialCredentials(t *testing.T) {
 				}
 				md.Close()
 				if n := len(e.wire.lines(`(?i)^\S+ LOGIN `)) - before; n != 1 {
-					t.Errorf("login %q: %d LOGIN commands", c[0], n)
+					t.Errorf("login %q: %d LOGIN commands, want %d", c[0], n, 1)
 				}
 				// A wrong password with the same specials fails cleanly.
 				_, err = b.Login(context.Background(), &pop3front.LoginRequest{Username: c[0], Password: c[1] + "x"})
 				if err != pop3front.ErrAuthFailed {
-					t.Errorf("wrong password for %q: %v", c[0], err)
+					t.Errorf("wrong password for %q: %v, want %v", c[0], err, pop3front.ErrAuthFailed)
 				}
 			}
 			if l := e.wire.lines(`(?i)^\S+ (BAD|AUTHENTICATE)`); len(l) > 0 {
@@ -94,7 +90,7 @@ func TestRejectedCredentials(t *testing.T) {
 		}
 	}
 	if n := f.accepts.Load(); n != 0 {
-		t.Errorf("upstream contacted %d times", n)
+		t.Errorf("upstream contacted %d times, want %d", n, 0)
 	}
 }
 
@@ -134,7 +130,7 @@ func TestLoginResponses(t *testing.T) {
 		_, err := f.backend(t).Login(context.Background(), &pop3front.LoginRequest{Username: "u", Password: "p"})
 		if want == "auth" {
 			if err != pop3front.ErrAuthFailed {
-				t.Errorf("%s: %v", resp, err)
+				t.Errorf("%s: %v, want %v", resp, err, pop3front.ErrAuthFailed)
 			}
 			continue
 		}
@@ -233,31 +229,12 @@ var (
 	testPool *x509.CertPool
 )
 
-// selfSigned returns a certificate for 127.0.0.1 and a pool trusting it.
+// selfSigned returns a certificate for 127.0.0.1 and a pool trusting it
+// (internal/testpki).
 func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	certOnce.Do(func() {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			panic(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(1),
-			Subject:      pkix.Name{CommonName: "imapback test"},
-			NotBefore:    time.Now().Add(-time.Hour),
-			NotAfter:     time.Now().Add(time.Hour),
-			IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-			KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-			IsCA:         true, BasicConstraintsValid: true,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			panic(err)
-		}
-		c, _ := x509.ParseCertificate(der)
-		testPool = x509.NewCertPool()
-		testPool.AddCert(c)
-		testCert = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+		ca := testpki.New()
+		testCert, testPool = ca.Leaf(1), ca.Pool
 	})
 	return testCert, testPool
 }
@@ -389,6 +366,9 @@ func (o *countingObserver) UpstreamOp(op string, d time.Duration, err error) {
 	o.ops[op]++
 }
 
+func (o *countingObserver) Committed(string, int) {}
+func (o *countingObserver) Anomaly(string)        {}
+
 func TestObserver(t *testing.T) {
 	e := newEnv(t, memupstream.ProfileFull, seed(2), nil)
 	o := &countingObserver{ops: map[string]int{}}
@@ -421,7 +401,7 @@ func TestNoPasswordInLogs(t *testing.T) {
 		t.Errorf("password logged: %s", buf.String())
 	}
 	if !strings.Contains(buf.String(), "login failed") {
-		t.Errorf("no log line at all? %q", buf.String())
+		t.Errorf("no log line at all? %q, want it to contain %q", buf.String(), "login failed")
 	}
 }
 

@@ -53,10 +53,10 @@ func TestMasterUserRefused(t *testing.T) {
 	t.Run("not-allowed", func(t *testing.T) {
 		f := startFake(t, &fakeUpstream{greeting: "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] x"})
 		if _, err := f.backend(t).Login(context.Background(), masterReq()); err != pop3front.ErrAuthFailed {
-			t.Fatalf("%v", err)
+			t.Fatalf("%v, want %v", err, pop3front.ErrAuthFailed)
 		}
 		if n := f.accepts.Load(); n != 0 {
-			t.Errorf("upstream contacted %d times", n)
+			t.Errorf("upstream contacted %d times, want %d", n, 0)
 		}
 	})
 	t.Run("no-auth-plain", func(t *testing.T) {
@@ -65,7 +65,7 @@ func TestMasterUserRefused(t *testing.T) {
 		var mu sync.Mutex
 		b := f.backend(t, allowMaster, func(c *Config) { c.Logger = newBufLogger(&buf, &mu) })
 		if _, err := b.Login(context.Background(), masterReq()); err != pop3front.ErrAuthFailed {
-			t.Fatalf("%v", err)
+			t.Fatalf("%v, want %v", err, pop3front.ErrAuthFailed)
 		}
 		if r := strings.ToUpper(f.recorded()); strings.Contains(r, "LOGIN") || strings.Contains(r, "AUTHENTICATE") {
 			t.Errorf("recorded %q", r)
@@ -83,7 +83,7 @@ func TestMasterUserRefused(t *testing.T) {
 		}
 		b := e.backend(Policy{}, allowMaster)
 		if _, err := b.Login(context.Background(), masterReq()); err != pop3front.ErrAuthFailed {
-			t.Fatalf("%v", err)
+			t.Fatalf("%v, want %v", err, pop3front.ErrAuthFailed)
 		}
 		if l := e.wire.lines(`(?i)^\S+ AUTHENTICATE PLAIN `); len(l) != 1 {
 			t.Errorf("wire %q", e.wire.String())

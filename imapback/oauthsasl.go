@@ -149,7 +149,7 @@ func bearerMechanism(want OAuthMechanism, caps imap.CapSet) (OAuthMechanism, boo
 // token (LoginOptions.BearerToken).
 func (u *upstream) loginBearer(req *pop3front.LoginRequest, token string) error {
 	if err := checkBearer(token); err != nil {
-		u.log.Error("bearer token refused before contacting upstream", "reason", err)
+		u.log.Error("bearer token refused before contacting upstream", "err", err)
 		return tempErr(unavailableText, err)
 	}
 	if strings.ContainsAny(req.Username, "\x00\x01\r\n") || isMasterLogin(req) {

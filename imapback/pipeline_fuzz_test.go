@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/popbridge/popbridge/internal/gwtest"
 	"github.com/popbridge/popbridge/internal/memupstream"
+	"github.com/popbridge/popbridge/internal/pop3test"
 	"github.com/popbridge/popbridge/internal/testmail"
 )
 
@@ -68,9 +68,9 @@ func FuzzPipelining(f *testing.F) {
 		}
 	}
 	g := memGateway(f, memupstream.ProfileFull, msgs)
-	var sessions []*gwtest.POP3
-	for range gwtest.Modes {
-		p, err := gwtest.DialPOP3(g.Addr(), time.Minute)
+	var sessions []*pop3test.Conn
+	for range pop3test.Modes {
+		p, err := pop3test.Dial(g.Addr(), time.Minute)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -89,22 +89,22 @@ func FuzzPipelining(f *testing.F) {
 		h := fnv.New64a()
 		h.Write(input)
 		r := rand.New(rand.NewPCG(h.Sum64(), 1))
-		other := gwtest.Pipelined
+		other := pop3test.Pipelined
 		if len(input)%2 == 1 {
-			other = gwtest.Pieces
+			other = pop3test.Pieces
 		}
 		var ref []byte
-		for _, mode := range []gwtest.Mode{gwtest.OneByOne, other} {
+		for _, mode := range []pop3test.Mode{pop3test.OneByOne, other} {
 			p := sessions[mode]
 			p.C.SetDeadline(time.Now().Add(30 * time.Second))
 			got, err := p.Converse(cmds, mode, r)
 			if err != nil {
 				t.Fatalf("%q %v: %v", cmds, mode, err)
 			}
-			if mode == gwtest.OneByOne {
+			if mode == pop3test.OneByOne {
 				ref = got
 			} else if !bytes.Equal(got, ref) {
-				t.Fatalf("%q: %v answers differ from one-by-one: %s", cmds, mode, gwtest.FirstDiff(got, ref))
+				t.Fatalf("%q: %v answers differ from one-by-one: %s", cmds, mode, pop3test.FirstDiff(got, ref))
 			}
 		}
 	})

@@ -10,6 +10,7 @@ import (
 	"github.com/popbridge/popbridge/internal/fakeimap"
 	"github.com/popbridge/popbridge/internal/gwtest"
 	"github.com/popbridge/popbridge/internal/memupstream"
+	"github.com/popbridge/popbridge/internal/pop3test"
 	"github.com/popbridge/popbridge/internal/testmail"
 )
 
@@ -100,7 +101,7 @@ func TestPipelinedTopThenRetr(t *testing.T) {
 		{"RETR 1", "TOP 2 0", "RETR 2"},
 		{"TOP 1 0", "TOP 2 0", "RETR 2", "RETR 1", "TOP 3 0", "RETR 3"},
 	} {
-		got, err := gwtest.Converse(g.Addr(), pipeUser, pipePass, cmds, gwtest.Pipelined, nil)
+		got, err := pop3test.Converse(g.Addr(), pipeUser, pipePass, cmds, pop3test.Pipelined, nil)
 		if err != nil {
 			t.Fatalf("%q: %v", cmds, err)
 		}
@@ -110,16 +111,16 @@ func TestPipelinedTopThenRetr(t *testing.T) {
 				continue
 			}
 			if body := unstuff(a); !bytes.Equal(body, msgs[n-1]) {
-				t.Errorf("%q: %s delivered %d octets, want %d: %s", cmds, cmds[i], len(body), len(msgs[n-1]), gwtest.FirstDiff(body, msgs[n-1]))
+				t.Errorf("%q: %s delivered %d octets, want %d: %s", cmds, cmds[i], len(body), len(msgs[n-1]), pop3test.FirstDiff(body, msgs[n-1]))
 			}
 		}
 	}
 }
 
-// differential runs gwtest.Differential; a failure names the seed.
+// differential runs pop3test.Differential; a failure names the seed.
 func differential(t *testing.T, addr string, nmsgs int, seed uint64, iters int) {
 	t.Helper()
-	if err := gwtest.Differential(addr, pipeUser, pipePass, nmsgs, seed, iters); err != nil {
+	if err := pop3test.Differential(addr, pipeUser, pipePass, nmsgs, seed, iters); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -154,7 +155,7 @@ func TestPipeliningDifferentialFake(t *testing.T) {
 		t.Run(prof.Name, func(t *testing.T) {
 			msgs := pipeMsgs()
 			mb := fakeimap.NewMailbox(7, msgs...)
-			srv := fakeimap.StartProfile(t, prof, mb, iters*len(gwtest.Modes)+2)
+			srv := fakeimap.StartProfile(t, prof, mb, iters*len(pop3test.Modes)+2)
 			g := startGW(t, srv.Addr())
 			differential(t, g.Addr(), len(msgs), pipeSeed(t), iters)
 		})

@@ -24,9 +24,8 @@ import (
 // needs nothing from the notice itself (the snapshot is the maildrop; a
 // message found gone is answered as expunged when it is fetched).
 
-// AnomalyObserver is an optional interface of Config.Observer: when the
-// Observer implements it, Anomaly is called once per message the upstream
-// did not serve as snapshotted. kind is
+// Anomaly kinds, passed to Observer.Anomaly once per message the
+// upstream did not serve as snapshotted:
 //
 //   - "expunged": a RETR or TOP found the message gone (NIL body, NO,
 //     no data, or a different message), so it was answered
@@ -35,22 +34,15 @@ import (
 //     the snapshot's RFC822.SIZE under the message's UID (Courier's
 //     substitute "message unavailable", UW's bytes of another message).
 //     They were never delivered; the message also counts as "expunged".
-//
-// It must be safe for concurrent use and must not block.
-type AnomalyObserver interface {
-	Anomaly(kind string)
-}
-
-// Anomaly kinds.
 const (
 	AnomalyExpunged     = "expunged"
 	AnomalySizeMismatch = "size_mismatch"
 )
 
-// anomaly reports kind to the Observer if it wants anomalies.
+// anomaly reports kind to the Observer, if any.
 func (b *Backend) anomaly(kind string) {
-	if ao, ok := b.cfg.Observer.(AnomalyObserver); ok {
-		ao.Anomaly(kind)
+	if o := b.cfg.Observer; o != nil {
+		o.Anomaly(kind)
 	}
 }
 

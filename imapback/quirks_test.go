@@ -219,6 +219,7 @@ type anomalies struct {
 }
 
 func (a *anomalies) UpstreamOp(string, time.Duration, error) {}
+func (a *anomalies) Committed(string, int)                   {}
 func (a *anomalies) Anomaly(kind string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -339,7 +340,7 @@ func TestProfileEmptyMailbox(t *testing.T) {
 			srv := fakeimap.StartProfile(t, p, mb, 1)
 			md := loginProfile(t, profileBackend(t, srv.Addr(), Policy{}, nil))
 			if n := len(md.Messages()); n != 0 {
-				t.Fatalf("%d messages", n)
+				t.Fatalf("%d messages, want %d", n, 0)
 			}
 			if err := md.Commit(context.Background(), pop3front.Outcome{}); err != nil {
 				t.Fatal(err)
@@ -507,6 +508,18 @@ func testProfilePolicy(t *testing.T, p fakeimap.Profile, pol DeletePolicy, fallb
 		effective = DeleteFlag
 	}
 	inbox := mb.Messages("INBOX")
+	checkProfileEffect(t, mb, inbox, msgs, effective)
+	if len(inbox) < 3 {
+		t.Errorf("INBOX holds %d messages", len(inbox))
+	}
+	checkCommands(t, mb, 1)
+}
+
+// checkProfileEffect checks what testProfilePolicy's QUIT (DELE 2 after
+// RETR 2) did under the effective policy: UID 2 changed or moved as it
+// says, every other message untouched.
+func checkProfileEffect(t *testing.T, mb *fakeimap.Mailbox, inbox []fakeimap.Message, msgs [][]byte, effective DeletePolicy) {
+	t.Helper()
 	byUID := map[uint32]fakeimap.Message{}
 	for _, m := range inbox {
 		byUID[m.UID] = m
@@ -542,10 +555,6 @@ func testProfilePolicy(t *testing.T, p fakeimap.Profile, pol DeletePolicy, fallb
 			t.Errorf("%s: UID 2 present %v, %s holds %d", effective, present, folder, len(moved))
 		}
 	}
-	if len(inbox) < 3 {
-		t.Errorf("INBOX holds %d messages", len(inbox))
-	}
-	checkCommands(t, mb, 1)
 }
 
 // UW kills the session holding the mailbox read-write when another

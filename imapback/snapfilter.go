@@ -136,54 +136,16 @@ func (f *snapFilter) parse(line []byte) bool {
 	if f.raw != nil {
 		return f.raw.line(f, line)
 	}
-	l, ok := bytes.CutSuffix(line, []byte("\r\n"))
+	l, ok := fetchLine(line)
 	if !ok {
 		return false
 	}
-	l, ok = bytes.CutPrefix(l, []byte("* "))
-	if !ok {
-		return false
-	}
-	sp := bytes.IndexByte(l, ' ')
-	if sp < 1 {
-		return false
-	}
-	if _, ok := parseUint(l[:sp]); !ok {
-		return false
-	}
-	l = l[sp+1:]
-	if len(l) < 8 || !strings.EqualFold(string(l[:7]), "FETCH (") || l[len(l)-1] != ')' {
-		return false
-	}
-	l = l[7 : len(l)-1]
 	var e entry
 	var seenUID, seenSize, seenFlags, hidden bool
 	for len(l) > 0 {
-		sp := bytes.IndexByte(l, ' ')
-		if sp < 0 {
+		var name, val []byte
+		if name, val, l, ok = cutItem(l); !ok {
 			return false
-		}
-		name, rest := l[:sp], l[sp+1:]
-		var val []byte
-		switch {
-		case len(rest) > 0 && rest[0] == '(':
-			end := bytes.IndexByte(rest, ')')
-			if end < 0 {
-				return false
-			}
-			val, l = rest[1:end], rest[end+1:]
-		default:
-			end := bytes.IndexByte(rest, ' ')
-			if end < 0 {
-				end = len(rest)
-			}
-			val, l = rest[:end], rest[end:]
-		}
-		if len(l) > 0 {
-			if l[0] != ' ' {
-				return false
-			}
-			l = l[1:]
 		}
 		switch {
 		case asciiFold(name, "UID") && !seenUID:
@@ -214,6 +176,61 @@ func (f *snapFilter) parse(line []byte) bool {
 		f.entries = append(f.entries, e)
 	}
 	return true
+}
+
+// fetchLine returns the items of a `* n FETCH (` items `)` CRLF line.
+func fetchLine(line []byte) ([]byte, bool) {
+	l, ok := bytes.CutSuffix(line, []byte("\r\n"))
+	if !ok {
+		return nil, false
+	}
+	l, ok = bytes.CutPrefix(l, []byte("* "))
+	if !ok {
+		return nil, false
+	}
+	sp := bytes.IndexByte(l, ' ')
+	if sp < 1 {
+		return nil, false
+	}
+	if _, ok := parseUint(l[:sp]); !ok {
+		return nil, false
+	}
+	l = l[sp+1:]
+	if len(l) < 8 || !strings.EqualFold(string(l[:7]), "FETCH (") || l[len(l)-1] != ')' {
+		return nil, false
+	}
+	return l[7 : len(l)-1], true
+}
+
+// cutItem cuts the first `name value` pair off items: value is an atom
+// or a parenthesised list (its contents, without the parentheses).
+func cutItem(l []byte) (name, val, rest []byte, ok bool) {
+	sp := bytes.IndexByte(l, ' ')
+	if sp < 0 {
+		return nil, nil, nil, false
+	}
+	name, after := l[:sp], l[sp+1:]
+	switch {
+	case len(after) > 0 && after[0] == '(':
+		end := bytes.IndexByte(after, ')')
+		if end < 0 {
+			return nil, nil, nil, false
+		}
+		val, l = after[1:end], after[end+1:]
+	default:
+		end := bytes.IndexByte(after, ' ')
+		if end < 0 {
+			end = len(after)
+		}
+		val, l = after[:end], after[end:]
+	}
+	if len(l) > 0 {
+		if l[0] != ' ' {
+			return nil, nil, nil, false
+		}
+		l = l[1:]
+	}
+	return name, val, l, true
 }
 
 // validFlagList accepts a FLAGS value made of atoms and \-flags only.

@@ -134,7 +134,7 @@ func TestExpungedMidSession(t *testing.T) {
 				return c.Expunge().Close() // the other device may
 			})
 			if n := len(md.Messages()); n != 4 {
-				t.Fatalf("%d messages", n)
+				t.Fatalf("%d messages, want %d", n, 4)
 			}
 			if _, err := md.Open(context.Background(), 1, pop3front.Section{}); !errors.Is(err, pop3front.ErrExpunged) {
 				t.Fatalf("RETR 2: %v", err)
@@ -268,7 +268,7 @@ func TestTop(t *testing.T) {
 		return string(data)
 	}
 	if got := top(0, 0); got != header {
-		t.Errorf("TOP 1 0 = %q", got)
+		t.Errorf("TOP 1 0 = %q, want %q", got, header)
 	}
 	for _, n := range []int{1, 5, 40, 60, 1000} {
 		got := top(0, n)
@@ -280,7 +280,7 @@ func TestTop(t *testing.T) {
 		}
 	}
 	if got := top(1, 10); got != "Subject: short\r\n\r\none\r\ntwo\r\n" {
-		t.Errorf("TOP 2 10 = %q", got)
+		t.Errorf("TOP 2 10 = %q, want %q", got, "Subject: short\r\n\r\none\r\ntwo\r\n")
 	}
 	if n := len(e.wire.lines(`(?i)BODY\.PEEK\[TEXT\]<[1-9]`)); n == 0 {
 		t.Error("no follow-up partial fetched for TOP 1 40")
@@ -307,7 +307,7 @@ func TestTop(t *testing.T) {
 
 func TestUIDL(t *testing.T) {
 	if got := uidl(0x1a, 0xdeadbeef); got != "0000001adeadbeef" {
-		t.Errorf("uidl = %q", got)
+		t.Errorf("uidl = %q, want %q", got, "0000001adeadbeef")
 	}
 	e := newEnv(t, memupstream.ProfileFull, seed(3), nil)
 	md := e.login(e.backend(Policy{}))
@@ -331,7 +331,7 @@ func TestEmptyMailbox(t *testing.T) {
 		e := newEnv(t, prof, nil, nil)
 		md := e.login(e.backend(Policy{}))
 		if n := len(md.Messages()); n != 0 {
-			t.Errorf("%d messages", n)
+			t.Errorf("%d messages, want %d", n, 0)
 		}
 		if l := e.wire.lines(`(?i)FETCH`); len(l) > 0 {
 			t.Errorf("%s: FETCH sent: %q", prof, l)
@@ -350,7 +350,7 @@ func TestSnapshotLarge(t *testing.T) {
 	md := e.login(e.backend(Policy{}))
 	got := md.Messages()
 	if len(got) != n {
-		t.Fatalf("%d messages", len(got))
+		t.Fatalf("%d messages, want %d", len(got), n)
 	}
 	for i, mi := range got {
 		if mi.Size != int64(len(msgs[i])) || !strings.HasPrefix(mi.UIDL, fmt.Sprintf("%08x", i+1)) {

@@ -92,7 +92,7 @@ func TestTLSPreauth(t *testing.T) {
 		wantCode(t, b.Probe(context.Background()), pop3front.CodeSysTemp)
 	}
 	if r := f.recorded(); r != "" {
-		t.Errorf("sent %q", r)
+		t.Errorf("sent %q, want %q", r, "")
 	}
 }
 

@@ -105,48 +105,16 @@ func (s *topStream) fetch(header bool, off, n int64) (hdr, txt []byte, err error
 	var size int64 = -1
 	var bad error
 	for msg := op.next(); msg != nil; msg = op.next() {
-		var uid imap.UID
-		var h, t []byte
-		var hSeen, tSeen, hNil bool
-		var sz int64 = -1
-		for item := msg.Next(); item != nil; item = msg.Next() {
-			switch it := item.(type) {
-			case imapclient.FetchItemDataUID:
-				uid = it.UID
-			case imapclient.FetchItemDataRFC822Size:
-				sz = it.Size
-			case imapclient.FetchItemDataBodySection:
-				switch {
-				case it.Section.Specifier == imap.PartSpecifierHeader && len(it.Section.Part) == 0:
-					hSeen = true
-					if it.Literal == nil {
-						hNil = true
-						continue
-					}
-					h, err = readLiteral(it.Literal, maxTopHeader)
-				case it.Section.Specifier == imap.PartSpecifierText && len(it.Section.Part) == 0:
-					tSeen = true
-					if it.Literal != nil {
-						t, err = readLiteral(it.Literal, n)
-					}
-				}
-				if err != nil && bad == nil {
-					bad = err
-					if !errors.Is(err, errTooLarge) {
-						s.m.waitDead() // see upstream.waitDead
-					}
-				}
-			}
-		}
-		if uid != e.uid || (header && !hSeen) || (n > 0 && !tSeen) {
+		r := s.readTop(msg, n, &bad)
+		if r.uid != e.uid || (header && !r.hSeen) || (n > 0 && !r.tSeen) {
 			continue // not ours, or not a body response
 		}
-		if hNil {
+		if r.hNil {
 			s.m.log.Info("message gone upstream (BODY[HEADER] NIL)", "msg", s.index+1, "uid", e.uid)
 			nilSeen = true
 			continue
 		}
-		found, size, hdr, txt = true, sz, h, t
+		found, size, hdr, txt = true, r.size, r.hdr, r.txt
 		if header { // openTop, under m.mu: see aheadState
 			s.m.noteOrder(op.unilateral())
 		}
@@ -174,6 +142,52 @@ func (s *topStream) fetch(header bool, off, n int64) (hdr, txt []byte, err error
 		return nil, nil, pop3front.ErrExpunged
 	}
 	return hdr, txt, nil
+}
+
+// topResponse is what one FETCH response of a TOP fetch carried.
+type topResponse struct {
+	uid                imap.UID
+	size               int64 // -1: no RFC822.SIZE
+	hdr, txt           []byte
+	hSeen, tSeen, hNil bool // BODY[HEADER] seen, BODY[TEXT] seen, BODY[HEADER] NIL
+}
+
+// readTop reads one FETCH response's items, the TEXT literal up to n
+// octets. The first literal that cannot be read goes to *bad; unless it
+// was only too large, the connection is not reused (upstream.waitDead).
+func (s *topStream) readTop(msg *imapclient.FetchMessageData, n int64, bad *error) topResponse {
+	r := topResponse{size: -1}
+	var err error
+	for item := msg.Next(); item != nil; item = msg.Next() {
+		switch it := item.(type) {
+		case imapclient.FetchItemDataUID:
+			r.uid = it.UID
+		case imapclient.FetchItemDataRFC822Size:
+			r.size = it.Size
+		case imapclient.FetchItemDataBodySection:
+			switch {
+			case it.Section.Specifier == imap.PartSpecifierHeader && len(it.Section.Part) == 0:
+				r.hSeen = true
+				if it.Literal == nil {
+					r.hNil = true
+					continue
+				}
+				r.hdr, err = readLiteral(it.Literal, maxTopHeader)
+			case it.Section.Specifier == imap.PartSpecifierText && len(it.Section.Part) == 0:
+				r.tSeen = true
+				if it.Literal != nil {
+					r.txt, err = readLiteral(it.Literal, n)
+				}
+			}
+			if err != nil && *bad == nil {
+				*bad = err
+				if !errors.Is(err, errTooLarge) {
+					s.m.waitDead() // see upstream.waitDead
+				}
+			}
+		}
+	}
+	return r
 }
 
 var errTooLarge = errors.New("literal too large")

@@ -1,7 +1,6 @@
 package imapback
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -56,41 +55,6 @@ type PolicyOverride struct {
 	Policy Policy // complete: defaults are filled in as for Config.Policy
 }
 
-// LoginOptions adjust one login; see Backend.LoginWith.
-type LoginOptions struct {
-	// Policy replaces the policy PolicyFor would choose; nil: PolicyFor.
-	Policy *Policy
-	// Attrs are added to the maildrop's LogAttrs (the POP3 session's
-	// end-of-session log line), e.g. the username modifiers used.
-	Attrs []slog.Attr
-	// BearerToken, if set, logs in as the LoginRequest's Username with
-	// this OAuth 2.0 access token (SASL OAUTHBEARER or XOAUTH2, see
-	// Config.OAuthMechanism) instead of its password. A refused token is
-	// reported as ErrTokenRejected.
-	BearerToken string
-}
-
-type loginOptionsKey struct{}
-
-// LoginWith is Login with options: a policy chosen by the caller (a
-// device's username modifier) and extra session log attributes.
-func (b *Backend) LoginWith(ctx context.Context, req *pop3front.LoginRequest, opts LoginOptions) (pop3front.Maildrop, error) {
-	if opts.Policy != nil {
-		p, err := b.normalize(*opts.Policy)
-		if err != nil {
-			return nil, tempErr(unavailableText, err)
-		}
-		opts.Policy = &p
-	}
-	return b.Login(context.WithValue(ctx, loginOptionsKey{}, opts), req)
-}
-
-// loginOptions returns what LoginWith put in ctx.
-func loginOptions(ctx context.Context) LoginOptions {
-	o, _ := ctx.Value(loginOptionsKey{}).(LoginOptions)
-	return o
-}
-
 // PolicyFor returns the policy for user: that of the first override
 // whose Match matches, else Config.Policy.
 func (b *Backend) PolicyFor(user string) Policy {
@@ -112,9 +76,9 @@ func owner(req *pop3front.LoginRequest) string {
 }
 
 // sessionPolicy is the policy a login starts with.
-func (b *Backend) sessionPolicy(ctx context.Context, req *pop3front.LoginRequest) Policy {
-	if o := loginOptions(ctx); o.Policy != nil {
-		return *o.Policy
+func (b *Backend) sessionPolicy(req *pop3front.LoginRequest, opts LoginOptions) Policy {
+	if opts.Policy != nil {
+		return *opts.Policy
 	}
 	return b.PolicyFor(owner(req))
 }

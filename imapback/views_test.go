@@ -125,7 +125,7 @@ func TestUIDLRequiredRefusesLogin(t *testing.T) {
 		_, err := b.Login(context.Background(), &pop3front.LoginRequest{Username: testUser, Password: testPass, Mechanism: "USER"})
 		pe := wantCode(t, err, pop3front.CodeSysPerm)
 		if !strings.Contains(pe.Text, string(scheme)) {
-			t.Errorf("%s: text %q", scheme, pe.Text)
+			t.Errorf("%s: text %q, want it to contain %q", scheme, pe.Text, string(scheme))
 		}
 		// Fallback: today's UIDLs, and the log line says so.
 		b = e.backend(Policy{UIDL: scheme})

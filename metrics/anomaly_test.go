@@ -10,7 +10,7 @@ import (
 
 // The gateway passes *Metrics as imapback's Observer; anomalies reach it
 // through the optional interface.
-var _ imapback.AnomalyObserver = (*Metrics)(nil)
+var _ imapback.Observer = (*Metrics)(nil)
 
 func TestAnomalyCounter(t *testing.T) {
 	m := New()

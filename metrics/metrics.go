@@ -179,12 +179,12 @@ func (m *Metrics) Update(deleted int, result string) {
 	m.updatesTotal.WithLabelValues(result).Inc()
 }
 
-// Committed implements imapback.CommitObserver.
+// Committed implements imapback.Observer.
 func (m *Metrics) Committed(policy string, deleted int) {
 	m.deletedTotal.WithLabelValues(policy).Add(float64(deleted))
 }
 
-// TLSHandshake implements pop3front.TLSObserver.
+// TLSHandshake implements pop3front.Observer.
 func (m *Metrics) TLSHandshake(mode, version string, err error) {
 	result := "ok"
 	if err != nil {
@@ -193,7 +193,7 @@ func (m *Metrics) TLSHandshake(mode, version string, err error) {
 	m.tlsHandshakes.WithLabelValues(mode, version, result).Inc()
 }
 
-// UpstreamOp records one upstream IMAP operation (imapback's observer).
+// UpstreamOp implements imapback.Observer: one upstream IMAP operation.
 func (m *Metrics) UpstreamOp(op string, d time.Duration, err error) {
 	m.upstreamDuration.WithLabelValues(op).Observe(d.Seconds())
 	if err != nil {
@@ -201,11 +201,11 @@ func (m *Metrics) UpstreamOp(op string, d time.Duration, err error) {
 	}
 }
 
-// Anomaly implements imapback.AnomalyObserver. imapback passes a fixed
+// Anomaly implements imapback.Observer. imapback passes a fixed
 // set of kinds, so the label cannot grow without bound.
 func (m *Metrics) Anomaly(kind string) { m.upstreamAnomaly.WithLabelValues(kind).Inc() }
 
-// AuthPenalty implements pop3front.PenaltyObserver.
+// AuthPenalty implements pop3front.Observer.
 func (m *Metrics) AuthPenalty(d time.Duration) {
 	m.penaltiesTotal.Inc()
 	m.penaltySeconds.Add(d.Seconds())

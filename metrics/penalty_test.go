@@ -10,7 +10,7 @@ import (
 )
 
 // The server finds the method by type assertion: keep it implemented.
-var _ pop3front.PenaltyObserver = (*Metrics)(nil)
+var _ pop3front.Observer = (*Metrics)(nil)
 
 func TestAuthPenalty(t *testing.T) {
 	m := New()

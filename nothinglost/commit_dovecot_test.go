@@ -99,7 +99,7 @@ func TestDCommitFaults(t *testing.T) {
 				}
 			}
 			if l, _ := p.Quit(); !strings.HasPrefix(l, "+OK") {
-				t.Fatalf("retried QUIT: %q", l)
+				t.Fatalf("retried QUIT: %q, want prefix %q", l, "+OK")
 			}
 			final := e.snap("INBOX")
 			checkOracle(t, oracle.Check(before, final, rules))

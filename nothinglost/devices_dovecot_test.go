@@ -32,7 +32,7 @@ func TestDOtherDevices(t *testing.T) {
 			uidlA, err := a.UIDL()
 			must(t, err)
 			if len(uidlA) != 6 {
-				t.Fatalf("A lists %d messages", len(uidlA))
+				t.Fatalf("A lists %d messages, want %d", len(uidlA), 6)
 			}
 
 			// The other device.
@@ -100,10 +100,10 @@ func TestDOtherDevices(t *testing.T) {
 				}
 			}
 			if l, _ := a.Quit(); !strings.HasPrefix(l, "+OK") {
-				t.Fatalf("A QUIT: %q", l)
+				t.Fatalf("A QUIT: %q, want prefix %q", l, "+OK")
 			}
 			if l, _ := b.Quit(); !strings.HasPrefix(l, "+OK") {
-				t.Fatalf("B QUIT: %q", l)
+				t.Fatalf("B QUIT: %q, want prefix %q", l, "+OK")
 			}
 
 			after := e.snap("INBOX")

@@ -11,6 +11,7 @@ import (
 	"github.com/popbridge/popbridge/internal/faultproxy"
 	"github.com/popbridge/popbridge/internal/gwtest"
 	"github.com/popbridge/popbridge/internal/oracle"
+	"github.com/popbridge/popbridge/internal/pop3test"
 	"github.com/popbridge/popbridge/internal/testmail"
 )
 
@@ -61,7 +62,7 @@ func (e *denv) nextConn(p faultproxy.Plan) {
 }
 
 // login opens a POP3 session through the gateway.
-func (e *denv) login() *gwtest.POP3 {
+func (e *denv) login() *pop3test.Conn {
 	e.t.Helper()
 	p := dial(e.t, e.g.Addr())
 	must(e.t, p.Login(dUser, dPass))

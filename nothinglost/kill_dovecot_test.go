@@ -208,7 +208,7 @@ func TestDGatewayKilled(t *testing.T) {
 			t.Fatalf("after restart: UIDL %q", uidl)
 		}
 		if l, _ := p.Quit(); !strings.HasPrefix(l, "+OK") {
-			t.Fatalf("after restart: QUIT %q", l)
+			t.Fatalf("after restart: QUIT %q, want prefix %q", l, "+OK")
 		}
 	})
 }

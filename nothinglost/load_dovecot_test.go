@@ -49,7 +49,7 @@ func TestDSlowAndStalledReaders(t *testing.T) {
 		p := e.login()
 		must(t, p.Send("RETR 2\r\n"))
 		if l, _ := p.Line(); !strings.HasPrefix(l, "+OK") {
-			t.Fatalf("RETR: %q", l)
+			t.Fatalf("RETR: %q, want prefix %q", l, "+OK")
 		}
 		// About 3 MB/s, in small reads, well within the deadline per write.
 		var got bytes.Buffer

@@ -12,6 +12,7 @@ import (
 
 	"github.com/popbridge/popbridge/imapback"
 	"github.com/popbridge/popbridge/internal/gwtest"
+	"github.com/popbridge/popbridge/internal/pop3test"
 	"github.com/popbridge/popbridge/pop3front"
 )
 
@@ -76,9 +77,9 @@ func startGateway(t testing.TB, upstream string, pol imapback.Policy, mod ...fun
 }
 
 // dial connects a POP3 client with a 30 s overall deadline.
-func dial(t testing.TB, addr string) *gwtest.POP3 {
+func dial(t testing.TB, addr string) *pop3test.Conn {
 	t.Helper()
-	p, err := gwtest.DialPOP3(addr, 30*time.Second)
+	p, err := pop3test.Dial(addr, 30*time.Second)
 	if err != nil {
 		t.Fatalf("dial POP3: %v", err)
 	}
@@ -95,7 +96,7 @@ func must(t testing.TB, err error) {
 
 // readAll reads what is left on the connection until it closes (bounded
 // by the connection's deadline).
-func readAll(p *gwtest.POP3) (string, error) {
+func readAll(p *pop3test.Conn) (string, error) {
 	b, err := io.ReadAll(p.R)
 	return string(b), err
 }

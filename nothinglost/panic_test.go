@@ -79,7 +79,7 @@ func TestFPanicIsolated(t *testing.T) {
 		t.Fatal(err)
 	}
 	if l, _ := calm.Quit(); !strings.HasPrefix(l, "+OK") {
-		t.Fatalf("other session's QUIT: %q", l)
+		t.Fatalf("other session's QUIT: %q, want prefix %q", l, "+OK")
 	}
 	calmAfter, _, err := oracle.Take(ctx, acct("calm"), "INBOX")
 	must(t, err)
@@ -89,6 +89,6 @@ func TestFPanicIsolated(t *testing.T) {
 	again := dial(t, g.Addr())
 	must(t, again.Login("boom", "pw"))
 	if l, _ := again.Quit(); !strings.HasPrefix(l, "+OK") {
-		t.Fatalf("a new session after the panic: %q", l)
+		t.Fatalf("a new session after the panic: %q, want prefix %q", l, "+OK")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/popbridge/popbridge/imapback"
 	"github.com/popbridge/popbridge/internal/gwtest"
 	"github.com/popbridge/popbridge/internal/oracle"
+	"github.com/popbridge/popbridge/internal/pop3test"
 	"github.com/popbridge/popbridge/internal/testmail"
 )
 
@@ -33,9 +34,9 @@ func TestDUpstreamRestart(t *testing.T) {
 	base := gwtest.Measure()
 
 	const n = 30
-	open := func() []*gwtest.POP3 {
+	open := func() []*pop3test.Conn {
 		t.Helper()
-		ps := make([]*gwtest.POP3, n)
+		ps := make([]*pop3test.Conn, n)
 		for i := range ps {
 			ps[i] = e.login()
 			if _, err := ps[i].OK("DELE 1"); err != nil {
@@ -49,7 +50,7 @@ func TestDUpstreamRestart(t *testing.T) {
 		}
 		return ps
 	}
-	finish := func(ps []*gwtest.POP3) {
+	finish := func(ps []*pop3test.Conn) {
 		t.Helper()
 		var wg sync.WaitGroup
 		var mu sync.Mutex
@@ -89,7 +90,7 @@ func TestDUpstreamRestart(t *testing.T) {
 	must(t, q.Send("USER u\r\nPASS pw\r\n"))
 	q.Line()
 	if l, _ := q.Line(); !strings.HasPrefix(l, "-ERR [SYS/TEMP]") {
-		t.Fatalf("login while the upstream is down: %q", l)
+		t.Fatalf("login while the upstream is down: %q, want prefix %q", l, "-ERR [SYS/TEMP]")
 	}
 	q.Close()
 	e.fp.Refuse(false)
@@ -99,7 +100,7 @@ func TestDUpstreamRestart(t *testing.T) {
 		t.Fatalf("after the restart: %v", err)
 	}
 	if l, _ := p.Quit(); !strings.HasPrefix(l, "+OK") {
-		t.Fatalf("after the restart: QUIT %q", l)
+		t.Fatalf("after the restart: QUIT %q, want prefix %q", l, "+OK")
 	}
 
 	if r, ok := gwtest.WaitBaseline(base, 8, 15*time.Second); !ok {

@@ -246,7 +246,7 @@ func TestFNoUIDPlusNoMove(t *testing.T) {
 		must(t, p.Send("USER u\r\nPASS p\r\n"))
 		p.Line()
 		if l, _ := p.Line(); !strings.HasPrefix(l, "-ERR [SYS/PERM]") {
-			t.Fatalf("PASS: %q", l)
+			t.Fatalf("PASS: %q, want prefix %q", l, "-ERR [SYS/PERM]")
 		}
 	})
 	t.Run("fallback", func(t *testing.T) {
@@ -272,7 +272,7 @@ func TestFNoUIDPlusNoMove(t *testing.T) {
 		p.Line()
 		p.Line()
 		if l, _ := p.Quit(); !strings.HasPrefix(l, "+OK") {
-			t.Fatalf("QUIT: %q", l)
+			t.Fatalf("QUIT: %q, want prefix %q", l, "+OK")
 		}
 		if !srv.WaitDone(0, 5*time.Second) {
 			t.Fatal("script not finished")

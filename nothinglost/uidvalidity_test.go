@@ -46,7 +46,7 @@ func TestDUIDValidityChange(t *testing.T) {
 	}
 	before := e.d.Snapshot(t, dUser, "POP")
 	if l, _ := p.Quit(); !strings.HasPrefix(l, "-ERR [SYS/TEMP]") {
-		t.Fatalf("QUIT: %q", l)
+		t.Fatalf("QUIT: %q, want prefix %q", l, "-ERR [SYS/TEMP]")
 	}
 	checkOracle(t, oracle.CheckUnchanged(before, e.d.Snapshot(t, dUser, "POP")))
 
@@ -54,7 +54,7 @@ func TestDUIDValidityChange(t *testing.T) {
 	now, err := p.UIDL()
 	must(t, err)
 	if len(now) != 4 {
-		t.Fatalf("next session lists %d messages", len(now))
+		t.Fatalf("next session lists %d messages, want %d", len(now), 4)
 	}
 	for _, u := range now {
 		for _, o := range old {

@@ -117,7 +117,7 @@ func (s *session) login(mech, authz, user, pass string) error {
 		}
 		s.obs.Login(mech, "error")
 		s.log.Warn("pop3 login error", "client", s.clientAddr(), "user", user,
-			"mechanism", mech, "error", redact(err, pass))
+			"mechanism", mech, "err", redact(err, pass))
 		s.errReply(err)
 		return nil
 	}
@@ -170,7 +170,7 @@ func (s *session) authFailed(mech, user, pass, reason, logErr string) error {
 	attrs := []any{"ip", s.ipString(), "client", s.clientAddr(), "user", safeText(user, 128),
 		"mechanism", mech, "reason", reason}
 	if logErr != "" {
-		attrs = append(attrs, "error", logErr)
+		attrs = append(attrs, "err", logErr)
 	}
 	s.log.Info("pop3 login failed", attrs...)
 	s.err(textAuthFailed)
@@ -188,9 +188,7 @@ func (s *session) waitPenalty() error {
 	if d <= 0 {
 		return nil
 	}
-	if po, ok := s.srv.Observer.(PenaltyObserver); ok {
-		po.AuthPenalty(d)
-	}
+	s.obs.AuthPenalty(d)
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -259,5 +257,5 @@ func snapshotError(idx int, reason string) error { return &snapshotErr{idx + 1, 
 // logBackendError logs a failed maildrop call. Backend errors may carry
 // upstream text; they go to the log, never to the client.
 func (s *session) logBackendError(op string, err error) {
-	s.log.Warn("pop3 backend error", "op", op, "client", s.clientAddr(), "user", s.authUser, "error", err)
+	s.log.Warn("pop3 backend error", "op", op, "client", s.clientAddr(), "user", s.authUser, "err", err)
 }

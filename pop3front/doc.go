@@ -29,7 +29,7 @@
 //     clear is read after the handshake (invariant 6);
 //   - failed logins look alike and are slowed per client address
 //     (penalty.go); connections are capped in total, per address and per
-//     user (caps.go).
+//     user (connlimits.go).
 //
 // The client address is whatever the net.Conn's RemoteAddr says: behind
 // a PROXY protocol listener, the address the proxy carried.

@@ -182,7 +182,7 @@ func TestDotWriterRoundTrip(t *testing.T) {
 func checkDotBody(t testing.TB, out string) {
 	t.Helper()
 	if !strings.HasSuffix(out, ".\r\n") {
-		t.Fatalf("%q: no terminator", out)
+		t.Fatalf("%q: no terminator, want suffix %q", out, ".\r\n")
 	}
 	lines := strings.Split(strings.TrimSuffix(out, ".\r\n"), "\r\n")
 	lines = lines[:len(lines)-1] // after the final CRLF
@@ -220,7 +220,7 @@ func TestDotWriterTerminatorNotAlone(t *testing.T) {
 			bw.Flush()
 			last := rec.writes[len(rec.writes)-1]
 			if !strings.HasSuffix(last, "\r\n.\r\n") {
-				t.Fatalf("size %d buf %d: last write %q", size, bufSize, last)
+				t.Fatalf("size %d buf %d: last write %q, want suffix %q", size, bufSize, last, "\r\n.\r\n")
 			}
 			if got := strings.Join(rec.writes, ""); got != "+OK x octets\r\n"+strings.Repeat("y", size-1)+"\r\n.\r\n" {
 				t.Fatalf("size %d: %q", size, got)

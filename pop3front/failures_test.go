@@ -29,7 +29,7 @@ func TestTruncatedStream(t *testing.T) {
 			// Earlier replies arrive, the partial body may, the terminator
 			// never.
 			if !strings.HasPrefix(got, want) {
-				t.Fatalf("got %q", got)
+				t.Fatalf("got %q, want prefix %q", got, want)
 			}
 			if rest := got[len(want):]; !strings.HasPrefix("Subject: two\r\nX: y\r\n\r\nline 1\r\n", rest) {
 				t.Errorf("after +OK: %q", rest)
@@ -420,3 +420,5 @@ func (o *recObserver) Login(m, r string)                      { o.add("login %s 
 func (o *recObserver) Command(n string)                       { o.add("cmd %s", n) }
 func (o *recObserver) Retrieved(top bool, n int64)            { o.add("retrieved %v %d", top, n) }
 func (o *recObserver) Update(deleted int, res string)         { o.add("update %d %s", deleted, res) }
+func (o *recObserver) AuthPenalty(time.Duration)              {}
+func (o *recObserver) TLSHandshake(string, string, error)     {}

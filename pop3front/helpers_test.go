@@ -114,7 +114,7 @@ func (cl *client) login() {
 	cl.t.Helper()
 	cl.cmd("USER alice")
 	if r := cl.cmd("PASS secret"); r != "+OK Logged in.\r\n" {
-		cl.t.Fatalf("PASS: %q", r)
+		cl.t.Fatalf("PASS: %q, want %q", r, "+OK Logged in.\r\n")
 	}
 }
 

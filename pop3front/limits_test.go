@@ -32,12 +32,12 @@ func TestLineLength(t *testing.T) {
 			got := cl.cmd(line)
 			if c.ok {
 				if got != "+OK Send PASS.\r\n" {
-					t.Fatalf("got %q", got)
+					t.Fatalf("got %q, want %q", got, "+OK Send PASS.\r\n")
 				}
 				return
 			}
 			if got != "-ERR Line too long\r\n" {
-				t.Fatalf("got %q", got)
+				t.Fatalf("got %q, want %q", got, "-ERR Line too long\r\n")
 			}
 			cl.expectClosed()
 		})
@@ -61,7 +61,7 @@ func TestLongLineByteByByte(t *testing.T) {
 		done <- n
 	}()
 	if got := cl.line(); got != "-ERR Line too long\r\n" {
-		t.Fatalf("got %q", got)
+		t.Fatalf("got %q, want %q", got, "-ERR Line too long\r\n")
 	}
 	cl.expectClosed()
 	if n := <-done; n >= 1<<20 {
@@ -75,7 +75,7 @@ func TestLineReaderBounded(t *testing.T) {
 	src := &countingReader{}
 	lr := newLineReader(bufio.NewReaderSize(iotestOneByte{src}, readBufferSize(1024)), 1024)
 	if _, err := lr.readLine(); err != errLineTooLong {
-		t.Fatalf("err %v", err)
+		t.Fatalf("err %v, want %v", err, errLineTooLong)
 	}
 	if src.n > readBufferSize(1024) {
 		t.Errorf("read %d octets for one refused line", src.n)
@@ -136,12 +136,12 @@ func TestBadCommandLimit(t *testing.T) {
 		cl.login()
 		for i := 1; i < DefaultMaxBadCommandsAuthed; i++ {
 			if got := cl.cmd("RETR x"); got != "-ERR Invalid message number.\r\n" {
-				t.Fatalf("%d: %q", i, got)
+				t.Fatalf("%d: %q, want %q", i, got, "-ERR Invalid message number.\r\n")
 			}
 			cl.cmd("RETR 9") // not a bad command: well-formed
 		}
 		if got := cl.cmd("FOO"); got != "-ERR Too many bad commands\r\n" {
-			t.Fatalf("got %q", got)
+			t.Fatalf("got %q, want %q", got, "-ERR Too many bad commands\r\n")
 		}
 		cl.expectClosed()
 		calls := waitCalls(t, be, "close")
@@ -191,10 +191,10 @@ func TestAuthTimeoutAbsolute(t *testing.T) {
 	for l := cl.line(); l != ".\r\n"; l = cl.line() {
 	}
 	if got := cl.line(); got != "+OK Send PASS.\r\n" {
-		t.Fatalf("got %q", got)
+		t.Fatalf("got %q, want %q", got, "+OK Send PASS.\r\n")
 	}
 	if got := cl.line(); got != "-ERR [SYS/TEMP] Login timeout\r\n" {
-		t.Fatalf("got %q", got)
+		t.Fatalf("got %q, want %q", got, "-ERR [SYS/TEMP] Login timeout\r\n")
 	}
 	cl.expectClosed()
 	if d := time.Since(start); d < 450*time.Millisecond || d > 3*time.Second {
@@ -217,7 +217,7 @@ func TestIdleTimeout(t *testing.T) {
 	cl.cmd("DELE 1")
 	start := time.Now()
 	if got := cl.line(); got != "-ERR [SYS/TEMP] Idle timeout\r\n" {
-		t.Fatalf("got %q", got)
+		t.Fatalf("got %q, want %q", got, "-ERR [SYS/TEMP] Idle timeout\r\n")
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("idle close after %v", d)
@@ -257,7 +257,7 @@ func TestWriteTimeout(t *testing.T) {
 	cl.line()
 	cl.line()
 	if got := cl.line(); got != "+OK 1320000 octets\r\n" {
-		t.Fatalf("got %q", got)
+		t.Fatalf("got %q, want %q", got, "+OK 1320000 octets\r\n")
 	}
 	// Read a little, then stop.
 	io.ReadFull(r, make([]byte, 1000))

@@ -22,19 +22,11 @@ type Observer interface {
 	// Update reports the QUIT update: deleted messages and the result
 	// ("ok", "failed" or "none" when there was nothing to apply).
 	Update(deleted int, result string)
-}
-
-// PenaltyObserver is an optional extension of Observer: an Observer that
-// also implements it is told of every failed-login penalty applied
-// (penalty.go), with the delay imposed on that login attempt. It is a
-// separate interface so existing Observers keep compiling.
-type PenaltyObserver interface {
+	// AuthPenalty reports a failed-login penalty applied (penalty.go),
+	// with the delay imposed on that login attempt.
 	AuthPenalty(d time.Duration)
-}
-
-// TLSObserver is an optional extension of Observer, told of every TLS
-// handshake with a client: mode is "implicit" (POP3S) or "stls"; version
-// is the negotiated version's name (tls.VersionName), "" on failure.
-type TLSObserver interface {
+	// TLSHandshake reports a TLS handshake with a client: mode is
+	// "implicit" (POP3S) or "stls"; version is the negotiated version's
+	// name (tls.VersionName), "" on failure.
 	TLSHandshake(mode, version string, err error)
 }

@@ -17,7 +17,7 @@ func TestPenaltyTable(t *testing.T) {
 	b := netip.MustParseAddr("192.0.2.8")
 
 	if d := tab.delay(a); d != 0 {
-		t.Fatalf("fresh address: %v", d)
+		t.Fatalf("fresh address: %v, want %v", d, 0)
 	}
 	var got []time.Duration
 	for i := range 6 {
@@ -29,7 +29,7 @@ func TestPenaltyTable(t *testing.T) {
 		t.Errorf("delays %v, want %v", got, want)
 	}
 	if d := tab.delay(b); d != 0 {
-		t.Errorf("another address pays %v", d)
+		t.Errorf("another address pays %v, want %v", d, 0)
 	}
 
 	// The same wrong password again and again does not escalate.
@@ -160,7 +160,7 @@ func timedFail(t *testing.T, cl *client, user, pass string) time.Duration {
 	cl.cmd("USER " + user)
 	start := time.Now()
 	if r := cl.cmd("PASS " + pass); r != "-ERR [AUTH] Authentication failed.\r\n" {
-		t.Fatalf("PASS: %q", r)
+		t.Fatalf("PASS: %q, want %q", r, "-ERR [AUTH] Authentication failed.\r\n")
 	}
 	return time.Since(start)
 }
@@ -241,7 +241,7 @@ func TestFailuresLookAlike(t *testing.T) {
 			cl := dialFrom(t, addr, fmt.Sprintf("127.0.1.%d", i+1))
 			timedFail(t, cl, "nobody", "first") // one earlier failure
 			if r := cl.cmd(c.cmd); r != "-ERR [AUTH] Authentication failed.\r\n" {
-				t.Errorf("reply %q", r)
+				t.Errorf("reply %q, want %q", r, "-ERR [AUTH] Authentication failed.\r\n")
 			}
 			if got := ev.take(); len(got) < 2 || got[1] != "penalty 50ms" {
 				t.Errorf("events %q", got)

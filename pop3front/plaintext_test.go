@@ -96,7 +96,7 @@ func TestPlaintextRefusalsCount(t *testing.T) {
 	cl := dial(t, addr)
 	runSteps(t, cl, []step{{"USER a", refused}, {"AUTH PLAIN x", refused}})
 	if got := cl.cmd("PASS b"); got != "-ERR Too many bad commands\r\n" {
-		t.Fatalf("got %q", got)
+		t.Fatalf("got %q, want %q", got, "-ERR Too many bad commands\r\n")
 	}
 	cl.expectClosed()
 	if !strings.Contains(logs.String(), `msg="pop3 plaintext login refused" ip=192.0.2.7`) {
@@ -165,7 +165,7 @@ func TestUnknownClient(t *testing.T) {
 	cl = dial(t, addr)
 	cl.cmd("USER alice")
 	if r := cl.cmd("PASS wrong"); !strings.HasPrefix(r, "-ERR") {
-		t.Errorf("wrong password: %q", r)
+		t.Errorf("wrong password: %q, want prefix %q", r, "-ERR")
 	}
 	if !strings.Contains(logs.String(), `msg="pop3 login failed" ip=127.0.0.1 client="unknown via 127.0.0.1:`) {
 		t.Errorf("failed-login line lacks the relay's address:\n%s", logs)

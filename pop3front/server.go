@@ -102,9 +102,10 @@ func (srv *Server) serve(l net.Listener, implicitTLS bool) error {
 				return ErrServerClosed
 			}
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Temporary() { //nolint:staticcheck // EMFILE and friends, as net/http does
+			//lint:ignore SA1019 Temporary is deprecated, but EMFILE and friends are retried, as net/http does
+			if errors.As(err, &ne) && ne.Temporary() {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				srv.logger().Warn("pop3 accept failed, retrying", "error", err, "delay", delay)
+				srv.logger().Warn("pop3 accept failed, retrying", "err", err, "delay", delay)
 				time.Sleep(delay)
 				continue
 			}
@@ -320,3 +321,5 @@ func (nopObserver) Login(string, string)               {}
 func (nopObserver) Command(string)                     {}
 func (nopObserver) Retrieved(bool, int64)              {}
 func (nopObserver) Update(int, string)                 {}
+func (nopObserver) AuthPenalty(time.Duration)          {}
+func (nopObserver) TLSHandshake(string, string, error) {}

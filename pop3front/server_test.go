@@ -21,7 +21,7 @@ func TestShutdownAuthorizationSessions(t *testing.T) {
 	go func() { errc <- srv.Shutdown(context.Background()) }()
 	for _, c := range []*client{cl, cl2} {
 		if got := c.line(); got != "-ERR [SYS/TEMP] Server shutting down\r\n" {
-			t.Errorf("got %q", got)
+			t.Errorf("got %q, want %q", got, "-ERR [SYS/TEMP] Server shutting down\r\n")
 		}
 		c.expectClosed()
 	}
@@ -117,7 +117,7 @@ func TestShutdownDuringLogin(t *testing.T) {
 	}
 	close(be.LoginGate)
 	if got := cl.line(); got != "-ERR [SYS/TEMP] Server shutting down\r\n" {
-		t.Errorf("got %q", got)
+		t.Errorf("got %q, want %q", got, "-ERR [SYS/TEMP] Server shutting down\r\n")
 	}
 	cl.expectClosed()
 	if err := <-errc; err != nil {

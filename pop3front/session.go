@@ -2,7 +2,6 @@ package pop3front
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -70,7 +69,7 @@ type session struct {
 	relayedUnknown bool
 	ipKey          netip.Prefix // ip's unit for caps and penalties
 	client         string       // the client's address with port, for logs
-	holdsConn      bool         // a connection slot is taken (caps.go)
+	holdsConn      bool         // a connection slot is taken (connlimits.go)
 	userSlot       string       // the user whose session slot is taken, if any
 
 	cw      *connWriter
@@ -343,30 +342,7 @@ func (s *session) finish(end *sessionEnd) {
 	d := time.Since(s.start)
 	s.obs.SessionEnded(end.reason, d)
 
-	level := slog.LevelInfo
-	switch end.reason {
-	case "error", "upstream_error", "quit_failed":
-		level = slog.LevelWarn
-	}
-	attrs := []slog.Attr{
-		slog.String("client", s.clientAddr()),
-		slog.String("user", s.authUser),
-		slog.Duration("duration", d),
-		slog.Int("listed", len(s.msgs)),
-		slog.Int("retrieved", s.nRetrieved),
-		slog.Int64("retrieved_bytes", s.retrBytes),
-		slog.Int("top", s.nTop),
-		slog.Int("deleted", s.nDeleted),
-		slog.Int("auth_failures", s.authFails),
-		slog.String("tls", tlsVersion(s.conn)),
-		slog.String("update", cmp.Or(s.update, "not_reached")),
-		slog.String("uidl_hash", uidlHash(s.msgs)),
-		slog.String("end", end.reason),
-	}
-	if end.err != nil {
-		attrs = append(attrs, slog.String("error", end.err.Error()))
-	}
-	s.log.LogAttrs(context.Background(), level, "pop3 session ended", append(attrs, info...)...)
+	s.logEnd(end, d, info) // sessionlog.go
 }
 
 // linger half-closes the connection and drains what the client still
@@ -392,7 +368,7 @@ func (s *session) safeClose(what string, c io.Closer) {
 		}
 	}()
 	if err := c.Close(); err != nil {
-		s.log.Debug("pop3 close failed", "what", what, "client", s.clientAddr(), "error", err)
+		s.log.Debug("pop3 close failed", "what", what, "client", s.clientAddr(), "err", err)
 	}
 }
 

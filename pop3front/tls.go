@@ -23,16 +23,14 @@ func (s *session) startTLS() error {
 	ctx, cancel := context.WithDeadline(s.ctx, deadline)
 	err := tc.HandshakeContext(ctx)
 	cancel()
-	if o, ok := s.obs.(TLSObserver); ok {
-		mode, version := "stls", ""
-		if s.implicitTLS {
-			mode = "implicit"
-		}
-		if err == nil {
-			version = tls.VersionName(tc.ConnectionState().Version)
-		}
-		o.TLSHandshake(mode, version, err)
+	mode, version := "stls", ""
+	if s.implicitTLS {
+		mode = "implicit"
 	}
+	if err == nil {
+		version = tls.VersionName(tc.ConnectionState().Version)
+	}
+	s.obs.TLSHandshake(mode, version, err)
 	if err != nil {
 		return err
 	}
@@ -53,6 +51,6 @@ func (s *session) tlsFailed(err error) *sessionEnd {
 	if s.srv.inShutdown.Load() {
 		reason = "shutdown"
 	}
-	s.log.Debug("pop3 TLS handshake failed", "client", s.clientAddr(), "error", err)
+	s.log.Debug("pop3 TLS handshake failed", "client", s.clientAddr(), "err", err)
 	return &sessionEnd{reason: reason, err: fmt.Errorf("tls handshake: %w", err), noFlush: true}
 }

@@ -117,7 +117,7 @@ func TestSTLSInjection(t *testing.T) {
 	t.Run("after the go-ahead", func(t *testing.T) {
 		cl := dial(t, addr)
 		if r := cl.cmd("STLS"); r != "+OK Begin TLS negotiation.\r\n" {
-			t.Fatalf("STLS: %q", r)
+			t.Fatalf("STLS: %q, want %q", r, "+OK Begin TLS negotiation.\r\n")
 		}
 		// Cleartext where the handshake belongs: read as a bad record,
 		// never as a command.
@@ -198,7 +198,7 @@ func TestTLSHandshakeDeadline(t *testing.T) {
 	t.Run("STLS, silent", func(t *testing.T) {
 		cl := dial(t, plainAddr)
 		if r := cl.cmd("STLS"); r != "+OK Begin TLS negotiation.\r\n" {
-			t.Fatalf("STLS: %q", r)
+			t.Fatalf("STLS: %q, want %q", r, "+OK Begin TLS negotiation.\r\n")
 		}
 		closedWithin(t, cl.c, cl.r, time.Now())
 	})
@@ -208,7 +208,7 @@ func TestTLSHandshakeDeadline(t *testing.T) {
 // handshake, so a certificate holder can swap certificates without
 // touching running sessions (the proxy's SIGHUP reload relies on it).
 func TestCertificatePerHandshake(t *testing.T) {
-	leaf := getPKI(t).leaf
+	_, leaf := getPKI(t)
 	calls := make(chan struct{}, 10)
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 		calls <- struct{}{}
@@ -220,7 +220,7 @@ func TestCertificatePerHandshake(t *testing.T) {
 	dialTLS(t, addr).login()
 	runSteps(t, first, []step{{"STAT", "+OK 3 88\r\n"}})
 	if len(calls) != 2 {
-		t.Errorf("GetCertificate called %d times for 2 handshakes", len(calls))
+		t.Errorf("GetCertificate called %d times for 2 handshakes, want %d", len(calls), 2)
 	}
 }
 
@@ -233,7 +233,7 @@ func TestTLSCloseNotify(t *testing.T) {
 	io.WriteString(cl.c, "QUIT\r\n")
 	r := bufio.NewReader(cl.r)
 	if l, _ := r.ReadString('\n'); l != "+OK Logging out.\r\n" {
-		t.Fatalf("QUIT: %q", l)
+		t.Fatalf("QUIT: %q, want %q", l, "+OK Logging out.\r\n")
 	}
 	if _, err := r.ReadByte(); err != io.EOF {
 		t.Errorf("after QUIT: %v, want a clean EOF", err)

@@ -2,84 +2,45 @@ package pop3front
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/popbridge/popbridge/internal/testpki"
 )
 
-// testPKI is a CA and a leaf for "pop3.test" and 127.0.0.1, made once per
-// test binary: no key is committed to the repository.
-type testPKI struct {
-	roots *x509.CertPool
-	leaf  tls.Certificate
-}
-
+// testCA and testLeaf are made once per test binary (internal/testpki).
 var (
-	pkiOnce sync.Once
-	pki     testPKI
+	pkiOnce  sync.Once
+	testCA   *testpki.CA
+	testLeaf tls.Certificate
 )
 
-func getPKI(t testing.TB) testPKI {
+func getPKI(t testing.TB) (*testpki.CA, tls.Certificate) {
 	t.Helper()
 	pkiOnce.Do(func() {
-		caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		ca := &x509.Certificate{
-			SerialNumber:          big.NewInt(1),
-			Subject:               pkix.Name{CommonName: "popbridge test CA"},
-			NotBefore:             time.Now().Add(-time.Hour),
-			NotAfter:              time.Now().Add(24 * time.Hour),
-			IsCA:                  true,
-			BasicConstraintsValid: true,
-			KeyUsage:              x509.KeyUsageCertSign,
-		}
-		caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-		if err != nil {
-			panic(err)
-		}
-		caCert, _ := x509.ParseCertificate(caDER)
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		leaf := &x509.Certificate{
-			SerialNumber: big.NewInt(2),
-			Subject:      pkix.Name{CommonName: "pop3.test"},
-			DNSNames:     []string{"pop3.test"},
-			IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-			NotBefore:    time.Now().Add(-time.Hour),
-			NotAfter:     time.Now().Add(24 * time.Hour),
-			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
-		if err != nil {
-			panic(err)
-		}
-		pki.roots = x509.NewCertPool()
-		pki.roots.AddCert(caCert)
-		pki.leaf = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+		testCA = testpki.New()
+		testLeaf = testCA.Leaf(2)
 	})
-	return pki
+	return testCA, testLeaf
 }
 
 // serverTLS is what the proxy configures: TLS 1.2+, ALPN "pop3".
 func serverTLS(t testing.TB) *tls.Config {
-	p := getPKI(t)
+	_, leaf := getPKI(t)
 	return &tls.Config{
-		Certificates: []tls.Certificate{p.leaf},
+		Certificates: []tls.Certificate{leaf},
 		MinVersion:   tls.VersionTLS12,
 		NextProtos:   []string{"pop3"},
 	}
 }
 
 func clientTLS(t testing.TB) *tls.Config {
-	return &tls.Config{RootCAs: getPKI(t).roots, ServerName: "pop3.test", NextProtos: []string{"pop3"}}
+	ca, _ := getPKI(t)
+	return ca.ClientConfig()
 }
 
 // testTLSServer runs srv.ServeTLS on a loopback listener until the test
@@ -113,7 +74,7 @@ func dialTLS(t testing.TB, addr string) *client {
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	cl := &client{t: t, c: c, r: bufio.NewReader(c)}
 	if g := cl.line(); !strings.HasPrefix(g, "+OK ") {
-		t.Fatalf("greeting %q", g)
+		t.Fatalf("greeting %q, want prefix %q", g, "+OK ")
 	}
 	return cl
 }
@@ -122,7 +83,7 @@ func dialTLS(t testing.TB, addr string) *client {
 func (cl *client) stls() {
 	cl.t.Helper()
 	if r := cl.cmd("STLS"); r != "+OK Begin TLS negotiation.\r\n" {
-		cl.t.Fatalf("STLS: %q", r)
+		cl.t.Fatalf("STLS: %q, want %q", r, "+OK Begin TLS negotiation.\r\n")
 	}
 	if cl.r.Buffered() != 0 {
 		cl.t.Fatalf("server sent more after STLS's reply")
@@ -205,7 +166,7 @@ func dialFrom(t testing.TB, addr, local string) *client {
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	cl := &client{t: t, c: c, r: bufio.NewReader(c)}
 	if g := cl.line(); !strings.HasPrefix(g, "+OK ") {
-		t.Fatalf("greeting %q", g)
+		t.Fatalf("greeting %q, want prefix %q", g, "+OK ")
 	}
 	return cl
 }

@@ -78,27 +78,27 @@ shutdown_grace = "1500ms"
 `, pop3, freePort(t)), pop3)
 
 	quitter := dialPOP3(t, pop3) // will QUIT during the grace period
-	quitter.cmd("USER demo")
-	quitter.cmd("PASS demo")
+	quitter.Cmd("USER demo")
+	quitter.Cmd("PASS demo")
 	idle := dialPOP3(t, pop3) // logged in, never QUITs: closed at the end of grace
-	idle.cmd("USER demo")
-	idle.cmd("PASS demo")
-	idle.cmd("DELE 1")
+	idle.Cmd("USER demo")
+	idle.Cmd("PASS demo")
+	idle.Cmd("DELE 1")
 	preauth := dialPOP3(t, pop3) // still in AUTHORIZATION
 
 	start := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if l := preauth.line(); l != "-ERR [SYS/TEMP] Server shutting down\r\n" {
-		t.Errorf("pre-auth session got %q", l)
+	if l := preauth.Line(); l != "-ERR [SYS/TEMP] Server shutting down\r\n" {
+		t.Errorf("pre-auth session got %q, want %q", l, "-ERR [SYS/TEMP] Server shutting down\r\n")
 	}
-	if r := quitter.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
-		t.Errorf("QUIT during grace = %q", r)
+	if r := quitter.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+		t.Errorf("QUIT during grace = %q, want prefix %q", r, "+OK")
 	}
 	// The idle session is cut without any +OK for its pending DELE.
-	idle.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	rest, _ := bufio.NewReader(idle.r).ReadString('\n')
+	idle.C.SetReadDeadline(time.Now().Add(10 * time.Second))
+	rest, _ := bufio.NewReader(idle.R).ReadString('\n')
 	if strings.HasPrefix(rest, "+OK") {
 		t.Errorf("idle session got %q after shutdown", rest)
 	}

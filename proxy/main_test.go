@@ -16,18 +16,18 @@ func TestRunExitCodes(t *testing.T) {
 
 	var out strings.Builder
 	if code := run([]string{"-check-config", "-config", good}, &out); code != 0 {
-		t.Errorf("check good: exit %d: %s", code, out.String())
+		t.Errorf("check good: exit %d: %s, want %d", code, out.String(), 0)
 	}
 	out.Reset()
 	if code := run([]string{"-check-config", "-config", bad}, &out); code != 2 {
-		t.Errorf("check bad: exit %d", code)
+		t.Errorf("check bad: exit %d, want %d", code, 2)
 	}
 	if !strings.Contains(out.String(), "bad.toml:2: pop3.listn: unknown key") {
-		t.Errorf("message = %q", out.String())
+		t.Errorf("message = %q, want it to contain %q", out.String(), "bad.toml:2: pop3.listn: unknown key")
 	}
 	out.Reset()
 	if code := run([]string{"-config", filepath.Join(dir, "missing.toml")}, &out); code != 2 {
-		t.Errorf("missing file: exit %d", code)
+		t.Errorf("missing file: exit %d, want %d", code, 2)
 	}
 }
 

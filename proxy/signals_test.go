@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/popbridge/popbridge/internal/testpki"
 )
 
 // TestSIGHUPBadConfigKeepsRunning: the real binary refuses a broken file
@@ -27,19 +29,19 @@ func TestSIGHUPBadConfigKeepsRunning(t *testing.T) {
 		t.Errorf("refusal does not name file, line and key:\n%s", logs)
 	}
 	c := dialPOP3(t, pop3)
-	c.cmd("USER demo")
-	if r := c.cmd("PASS demo"); !strings.HasPrefix(r, "+OK") {
-		t.Errorf("login after a refused reload: %q", r)
+	c.Cmd("USER demo")
+	if r := c.Cmd("PASS demo"); !strings.HasPrefix(r, "+OK") {
+		t.Errorf("login after a refused reload: %q, want prefix %q", r, "+OK")
 	}
-	c.cmd("QUIT")
+	c.Cmd("QUIT")
 
 	os.WriteFile(path, []byte(base+"[log]\nlevel = \"debug\"\n"), 0o600)
 	cmd.Process.Signal(syscall.SIGHUP)
 	waitLog(t, logs, "log_level=debug")
 	c = dialPOP3(t, pop3)
-	c.cmd("USER demo")
-	c.cmd("PASS demo")
-	c.cmd("QUIT")
+	c.Cmd("USER demo")
+	c.Cmd("PASS demo")
+	c.Cmd("QUIT")
 	waitLog(t, logs, "level=DEBUG")
 }
 
@@ -47,8 +49,8 @@ func TestSIGHUPBadConfigKeepsRunning(t *testing.T) {
 // SIGHUP and keeps serving the sessions it has.
 func TestSIGHUPReloadsCertificate(t *testing.T) {
 	bin := buildBinary(t)
-	ca, dir := newTestCA(t), t.TempDir()
-	cert, key := ca.issue(t, dir, 7)
+	ca, dir := testpki.New(), t.TempDir()
+	cert, key := ca.WriteLeaf(t, dir, 7)
 	pop3, pop3s := freePort(t), freePort(t)
 	cmd, logs := startProcess(t, bin, fmt.Sprintf(`
 [pop3]
@@ -63,11 +65,11 @@ imap_listen = %q
 
 	old, serial := dialPOP3S(t, pop3s, ca)
 	if serial != 7 {
-		t.Fatalf("serial %d", serial)
+		t.Fatalf("serial %d, want %d", serial, 7)
 	}
-	old.cmd("USER demo")
-	old.cmd("PASS demo")
-	ca.issue(t, dir, 8)
+	old.Cmd("USER demo")
+	old.Cmd("PASS demo")
+	ca.WriteLeaf(t, dir, 8)
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
@@ -81,8 +83,8 @@ imap_listen = %q
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if r := old.cmd("STAT"); !strings.HasPrefix(r, "+OK") {
-		t.Errorf("session across SIGHUP: %q", r)
+	if r := old.Cmd("STAT"); !strings.HasPrefix(r, "+OK") {
+		t.Errorf("session across SIGHUP: %q, want prefix %q", r, "+OK")
 	}
 	if !strings.Contains(logs.String(), "configuration reloaded") || !strings.Contains(logs.String(), `tls_subject="CN=pop3.test"`) {
 		t.Errorf("no reload log line:\n%s", logs)

@@ -31,19 +31,9 @@ flag or separate with commas). Commands work while the gateway runs.
 // store and returns the process exit code: 0 done, 1 failed, 2 bad usage.
 // enroll may be nil when the build has no enrolment.
 func RunAdmin(ctx context.Context, args []string, stdout, stderr io.Writer, store Store, enroll Enroller) int {
-	usage := func(msg string) int {
-		if msg != "" {
-			fmt.Fprintf(stderr, "%s\n", msg)
-		}
-		fmt.Fprint(stderr, AdminUsage)
-		return 2
-	}
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "%s\n", strings.TrimPrefix(err.Error(), "vault: "))
-		return 1
-	}
+	a := &admin{ctx: ctx, stdout: stdout, stderr: stderr, store: store, enroll: enroll}
 	if len(args) == 0 {
-		return usage("")
+		return a.usage("")
 	}
 	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stdout, AdminUsage)
@@ -56,95 +46,148 @@ func RunAdmin(ctx context.Context, args []string, stdout, stderr io.Writer, stor
 	} else {
 		args = args[1:]
 	}
-	switch cmd {
-	case "device add":
-		pos, allow, err := splitAllow(args)
-		if err != nil {
-			return usage(err.Error())
-		}
-		if len(pos) != 2 {
-			return usage("device add: want USER NAME")
-		}
-		nets, err := ParseNets(allow)
-		if err != nil {
-			return usage(strings.TrimPrefix(err.Error(), "vault: "))
-		}
-		d, pw, err := store.AddDevice(ctx, pos[0], pos[1], nets)
-		if err != nil {
-			return fail(err)
-		}
-		fmt.Fprintf(stdout, "Added device %q of %s. Its password, shown only now:\n\n    %s\n\n", d.Name, d.User, pw)
-		fmt.Fprintf(stdout, "Enter it as the POP3 password of %s in the device's mail settings.\n", d.User)
-		if len(nets) > 0 {
-			fmt.Fprintf(stdout, "Logins are allowed only from %s.\n", formatNets(nets))
-		}
-		return 0
-	case "device list":
-		if len(args) > 1 {
-			return usage("device list: want at most USER")
-		}
-		var user string
-		if len(args) == 1 {
-			user = args[0]
-		}
-		ds, err := store.ListDevices(ctx, user)
-		if err != nil {
-			return fail(err)
-		}
-		FormatDevices(stdout, ds)
-		return 0
-	case "device revoke":
-		if len(args) != 2 {
-			return usage("device revoke: want USER NAME")
-		}
-		if err := store.RevokeDevice(ctx, args[0], args[1]); err != nil {
-			if errors.Is(err, ErrNoDevice) {
-				return fail(fmt.Errorf("%s has no device %q", args[0], args[1]))
-			}
-			return fail(err)
-		}
-		fmt.Fprintf(stdout, "Revoked device %q of %s.\n", args[1], args[0])
-		return 0
-	case "user list":
-		if len(args) != 0 {
-			return usage("user list: takes no arguments")
-		}
-		us, err := store.ListUsers(ctx)
-		if err != nil {
-			return fail(err)
-		}
-		FormatUsers(stdout, us, time.Now())
-		return 0
-	case "user remove":
-		if len(args) != 1 {
-			return usage("user remove: want USER")
-		}
-		if err := store.RemoveUser(ctx, args[0]); err != nil {
-			if errors.Is(err, ErrNoUser) {
-				return fail(fmt.Errorf("no user %s", args[0]))
-			}
-			return fail(err)
-		}
-		fmt.Fprintf(stdout, "Removed user %s with its devices and grant.\n", args[0])
-		return 0
-	case "enroll":
-		if len(args) != 1 {
-			return usage("enroll: want USER")
-		}
-		if enroll == nil {
-			return fail(errors.New("enroll: no enrolment configured (needs an OAuth2 upstream)"))
-		}
-		t, err := enroll(ctx, args[0], stdout)
-		if err != nil {
-			return fail(fmt.Errorf("enroll %s: %w", args[0], err))
-		}
-		if err := store.PutGrant(ctx, args[0], t); err != nil {
-			return fail(err)
-		}
-		fmt.Fprintf(stdout, "Enrolled %s.\n", args[0])
-		return 0
+	run, ok := adminCommands[cmd]
+	if !ok {
+		return a.usage(fmt.Sprintf("unknown command %q", cmd))
 	}
-	return usage(fmt.Sprintf("unknown command %q", cmd))
+	return run(a, args)
+}
+
+// adminCommands maps each admin command to the method that runs it.
+var adminCommands = map[string]func(*admin, []string) int{
+	"device add":    (*admin).deviceAdd,
+	"device list":   (*admin).deviceList,
+	"device revoke": (*admin).deviceRevoke,
+	"user list":     (*admin).userList,
+	"user remove":   (*admin).userRemove,
+	"enroll":        (*admin).enrollUser,
+}
+
+// admin is what one RunAdmin call works with.
+type admin struct {
+	ctx            context.Context
+	stdout, stderr io.Writer
+	store          Store
+	enroll         Enroller
+}
+
+// usage prints msg, if any, and the usage text; exit code 2.
+func (a *admin) usage(msg string) int {
+	if msg != "" {
+		fmt.Fprintf(a.stderr, "%s\n", msg)
+	}
+	fmt.Fprint(a.stderr, AdminUsage)
+	return 2
+}
+
+// fail prints err; exit code 1.
+func (a *admin) fail(err error) int {
+	fmt.Fprintf(a.stderr, "%s\n", strings.TrimPrefix(err.Error(), "vault: "))
+	return 1
+}
+
+// deviceAdd runs "device add".
+func (a *admin) deviceAdd(args []string) int {
+	pos, allow, err := splitAllow(args)
+	if err != nil {
+		return a.usage(err.Error())
+	}
+	if len(pos) != 2 {
+		return a.usage("device add: want USER NAME")
+	}
+	nets, err := ParseNets(allow)
+	if err != nil {
+		return a.usage(strings.TrimPrefix(err.Error(), "vault: "))
+	}
+	d, pw, err := a.store.AddDevice(a.ctx, pos[0], pos[1], nets)
+	if err != nil {
+		return a.fail(err)
+	}
+	fmt.Fprintf(a.stdout, "Added device %q of %s. Its password, shown only now:\n\n    %s\n\n", d.Name, d.User, pw)
+	fmt.Fprintf(a.stdout, "Enter it as the POP3 password of %s in the device's mail settings.\n", d.User)
+	if len(nets) > 0 {
+		fmt.Fprintf(a.stdout, "Logins are allowed only from %s.\n", formatNets(nets))
+	}
+	return 0
+}
+
+// deviceList runs "device list".
+func (a *admin) deviceList(args []string) int {
+	if len(args) > 1 {
+		return a.usage("device list: want at most USER")
+	}
+	var user string
+	if len(args) == 1 {
+		user = args[0]
+	}
+	ds, err := a.store.ListDevices(a.ctx, user)
+	if err != nil {
+		return a.fail(err)
+	}
+	FormatDevices(a.stdout, ds)
+	return 0
+}
+
+// deviceRevoke runs "device revoke".
+func (a *admin) deviceRevoke(args []string) int {
+	if len(args) != 2 {
+		return a.usage("device revoke: want USER NAME")
+	}
+	if err := a.store.RevokeDevice(a.ctx, args[0], args[1]); err != nil {
+		if errors.Is(err, ErrNoDevice) {
+			return a.fail(fmt.Errorf("%s has no device %q", args[0], args[1]))
+		}
+		return a.fail(err)
+	}
+	fmt.Fprintf(a.stdout, "Revoked device %q of %s.\n", args[1], args[0])
+	return 0
+}
+
+// userList runs "user list".
+func (a *admin) userList(args []string) int {
+	if len(args) != 0 {
+		return a.usage("user list: takes no arguments")
+	}
+	us, err := a.store.ListUsers(a.ctx)
+	if err != nil {
+		return a.fail(err)
+	}
+	FormatUsers(a.stdout, us, time.Now())
+	return 0
+}
+
+// userRemove runs "user remove".
+func (a *admin) userRemove(args []string) int {
+	if len(args) != 1 {
+		return a.usage("user remove: want USER")
+	}
+	if err := a.store.RemoveUser(a.ctx, args[0]); err != nil {
+		if errors.Is(err, ErrNoUser) {
+			return a.fail(fmt.Errorf("no user %s", args[0]))
+		}
+		return a.fail(err)
+	}
+	fmt.Fprintf(a.stdout, "Removed user %s with its devices and grant.\n", args[0])
+	return 0
+}
+
+// enrollUser runs "enroll".
+func (a *admin) enrollUser(args []string) int {
+	if len(args) != 1 {
+		return a.usage("enroll: want USER")
+	}
+	if a.enroll == nil {
+		return a.fail(errors.New("enroll: no enrolment configured (needs an OAuth2 upstream)"))
+	}
+	t, err := a.enroll(a.ctx, args[0], a.stdout)
+	if err != nil {
+		return a.fail(fmt.Errorf("enroll %s: %w", args[0], err))
+	}
+	if err := a.store.PutGrant(a.ctx, args[0], t); err != nil {
+		return a.fail(err)
+	}
+	fmt.Fprintf(a.stdout, "Enrolled %s.\n", args[0])
+	return 0
 }
 
 // splitAllow separates --allow CIDR and --allow=CIDR from positional

@@ -36,7 +36,7 @@ func TestAdminDeviceLifecycle(t *testing.T) {
 
 		code, out, errs := admin.run("device", "add", "alice@example.com", "phone", "--allow", "192.0.2.0/24,2001:db8::/32")
 		if code != 0 {
-			t.Fatalf("device add: exit %d, stderr %q", code, errs)
+			t.Fatalf("device add: exit %d, stderr %q, want %d", code, errs, 0)
 		}
 		m := printedPassword.FindStringSubmatch(out)
 		if m == nil {
@@ -118,7 +118,7 @@ func TestAdminUsersAndEnroll(t *testing.T) {
 		s.RecordRefresh(ctx, "alice@example.com", nil)
 		code, out, _ = admin.run("user", "list")
 		if code != 0 {
-			t.Fatalf("user list: exit %d", code)
+			t.Fatalf("user list: exit %d, want %d", code, 0)
 		}
 		for _, want := range []string{
 			`(?m)^alice@example\.com +0 +\d{4}-\d\d-\d\d \d\d:\d\dZ +valid 1h0m0s +ok$`,

@@ -108,99 +108,118 @@ func TestStoreDevices(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		ctx, s := testCtx(t), b.open(t)
 		lan := netip.MustParsePrefix("192.0.2.0/24")
-		phone, pwPhone, err := s.AddDevice(ctx, "alice", "phone", nil)
-		if err != nil {
-			t.Fatalf("AddDevice: %v", err)
-		}
-		if !pwFormat.MatchString(pwPhone) || phone.ID == 0 || phone.User != "alice" || phone.Name != "phone" {
-			t.Fatalf("AddDevice: got %+v, %q", phone, pwPhone)
-		}
-		_, pwDesk, err := s.AddDevice(ctx, "alice", "desktop", []netip.Prefix{lan})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := s.AddDevice(ctx, "alice", "phone", nil); !errors.Is(err, ErrDeviceExists) {
-			t.Errorf("AddDevice with a used name: got %v, want ErrDeviceExists", err)
-		}
-		if _, _, err := s.AddDevice(ctx, "bob", "phone", nil); err != nil {
-			t.Errorf("AddDevice for another user with the same device name: %v", err)
-		}
-
-		all, err := s.ListDevices(ctx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var names []string
-		for _, d := range all {
-			names = append(names, d.User+"/"+d.Name)
-		}
-		if got, want := fmt.Sprint(names), "[alice/desktop alice/phone bob/phone]"; got != want {
-			t.Errorf("ListDevices(all): got %s, want %s", got, want)
-		}
-		ds, _ := s.ListDevices(ctx, "alice")
-		if len(ds) != 2 || ds[0].Name != "desktop" || len(ds[0].AllowedNets) != 1 || ds[0].AllowedNets[0] != lan {
-			t.Errorf("ListDevices(alice): got %+v, want desktop (allowed %v) and phone", ds, lan)
-		}
-
+		pwPhone, pwDesk := addDevices(t, ctx, s, lan)
 		client := netip.MustParseAddr("192.0.2.10")
-		d, err := s.Authenticate(ctx, "alice", pwPhone, client)
-		if err != nil || d.Name != "phone" {
-			t.Fatalf("Authenticate(phone): got %+v, %v", d, err)
-		}
-		if d.LastAddr != client || d.LastUsed.IsZero() {
-			t.Errorf("Authenticate result: last use %v from %v, want now from %v", d.LastUsed, d.LastAddr, client)
-		}
-		ds, _ = s.ListDevices(ctx, "alice")
-		if ds[1].Name != "phone" || ds[1].LastAddr != client || !ds[1].LastUsed.Equal(d.LastUsed) || !ds[0].LastUsed.IsZero() {
-			t.Errorf("after login: got %+v, want phone used from %v, desktop never", ds, client)
-		}
-		// Without dashes and in upper case, from an IPv4-mapped address.
-		typed := bytes.ToUpper(bytes.ReplaceAll([]byte(pwDesk), []byte("-"), nil))
-		if d, err := s.Authenticate(ctx, "alice", string(typed), netip.MustParseAddr("::ffff:192.0.2.77")); err != nil || d.Name != "desktop" {
-			t.Errorf("Authenticate(desktop, typed %s): got %+v, %v", typed, d, err)
-		}
-		if _, err := s.Authenticate(ctx, "alice", pwDesk, netip.MustParseAddr("198.51.100.1")); !errors.Is(err, ErrNetworkNotAllowed) {
-			t.Errorf("desktop from outside %v: got %v, want ErrNetworkNotAllowed", lan, err)
-		}
-		if _, err := s.Authenticate(ctx, "alice", "aaaaa-aaaaa-aaaaa-aaaaa", client); !errors.Is(err, ErrWrongPassword) {
-			t.Errorf("wrong password: got %v, want ErrWrongPassword", err)
-		}
-		if _, err := s.Authenticate(ctx, "bob", pwPhone, client); !errors.Is(err, ErrWrongPassword) {
-			t.Errorf("alice's password for bob: got %v, want ErrWrongPassword", err)
-		}
-		if _, err := s.Authenticate(ctx, "carol", pwPhone, client); !errors.Is(err, ErrUnknownDevice) {
-			t.Errorf("unknown user: got %v, want ErrUnknownDevice", err)
-		}
-
-		// Revocation takes effect at once, also through another handle.
-		other := b.open(t)
-		if _, err := other.Authenticate(ctx, "alice", pwPhone, client); err != nil {
-			t.Fatalf("second handle before revoke: %v", err)
-		}
-		if err := s.RevokeDevice(ctx, "alice", "phone"); err != nil {
-			t.Fatalf("RevokeDevice: %v", err)
-		}
-		if _, err := other.Authenticate(ctx, "alice", pwPhone, client); !errors.Is(err, ErrWrongPassword) {
-			t.Errorf("revoked phone (desktop remains): got %v, want ErrWrongPassword", err)
-		}
-		if err := s.RevokeDevice(ctx, "alice", "phone"); !errors.Is(err, ErrNoDevice) {
-			t.Errorf("RevokeDevice twice: got %v, want ErrNoDevice", err)
-		}
-		if err := s.RevokeDevice(ctx, "alice", "desktop"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := other.Authenticate(ctx, "alice", pwDesk, lan.Addr()); !errors.Is(err, ErrUnknownDevice) {
-			t.Errorf("all devices revoked: got %v, want ErrUnknownDevice", err)
-		}
-
-		// Removing a user removes its devices.
-		if err := s.RemoveUser(ctx, "bob"); err != nil {
-			t.Fatal(err)
-		}
-		if ds, _ := s.ListDevices(ctx, ""); len(ds) != 0 {
-			t.Errorf("devices after removing bob and revoking alice's: got %+v, want none", ds)
-		}
+		checkDeviceLogins(t, ctx, s, lan, client, pwPhone, pwDesk)
+		checkRevoke(t, ctx, s, b.open(t), lan, client, pwPhone, pwDesk)
 	})
+}
+
+// addDevices adds alice's phone and desktop (allowed from lan only) and
+// bob's phone, checks the listings and returns alice's passwords.
+func addDevices(t *testing.T, ctx context.Context, s Store, lan netip.Prefix) (pwPhone, pwDesk string) {
+	t.Helper()
+	phone, pwPhone, err := s.AddDevice(ctx, "alice", "phone", nil)
+	if err != nil {
+		t.Fatalf("AddDevice: %v", err)
+	}
+	if !pwFormat.MatchString(pwPhone) || phone.ID == 0 || phone.User != "alice" || phone.Name != "phone" {
+		t.Fatalf("AddDevice: got %+v, %q", phone, pwPhone)
+	}
+	_, pwDesk, err = s.AddDevice(ctx, "alice", "desktop", []netip.Prefix{lan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.AddDevice(ctx, "alice", "phone", nil); !errors.Is(err, ErrDeviceExists) {
+		t.Errorf("AddDevice with a used name: got %v, want ErrDeviceExists", err)
+	}
+	if _, _, err := s.AddDevice(ctx, "bob", "phone", nil); err != nil {
+		t.Errorf("AddDevice for another user with the same device name: %v", err)
+	}
+
+	all, err := s.ListDevices(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, d := range all {
+		names = append(names, d.User+"/"+d.Name)
+	}
+	if got, want := fmt.Sprint(names), "[alice/desktop alice/phone bob/phone]"; got != want {
+		t.Errorf("ListDevices(all): got %s, want %s", got, want)
+	}
+	ds, _ := s.ListDevices(ctx, "alice")
+	if len(ds) != 2 || ds[0].Name != "desktop" || len(ds[0].AllowedNets) != 1 || ds[0].AllowedNets[0] != lan {
+		t.Errorf("ListDevices(alice): got %+v, want desktop (allowed %v) and phone", ds, lan)
+	}
+	return pwPhone, pwDesk
+}
+
+// checkDeviceLogins checks Authenticate with the devices addDevices made.
+func checkDeviceLogins(t *testing.T, ctx context.Context, s Store, lan netip.Prefix, client netip.Addr, pwPhone, pwDesk string) {
+	t.Helper()
+	d, err := s.Authenticate(ctx, "alice", pwPhone, client)
+	if err != nil || d.Name != "phone" {
+		t.Fatalf("Authenticate(phone): got %+v, %v", d, err)
+	}
+	if d.LastAddr != client || d.LastUsed.IsZero() {
+		t.Errorf("Authenticate result: last use %v from %v, want now from %v", d.LastUsed, d.LastAddr, client)
+	}
+	ds, _ := s.ListDevices(ctx, "alice")
+	if ds[1].Name != "phone" || ds[1].LastAddr != client || !ds[1].LastUsed.Equal(d.LastUsed) || !ds[0].LastUsed.IsZero() {
+		t.Errorf("after login: got %+v, want phone used from %v, desktop never", ds, client)
+	}
+	// Without dashes and in upper case, from an IPv4-mapped address.
+	typed := bytes.ToUpper(bytes.ReplaceAll([]byte(pwDesk), []byte("-"), nil))
+	if d, err := s.Authenticate(ctx, "alice", string(typed), netip.MustParseAddr("::ffff:192.0.2.77")); err != nil || d.Name != "desktop" {
+		t.Errorf("Authenticate(desktop, typed %s): got %+v, %v", typed, d, err)
+	}
+	if _, err := s.Authenticate(ctx, "alice", pwDesk, netip.MustParseAddr("198.51.100.1")); !errors.Is(err, ErrNetworkNotAllowed) {
+		t.Errorf("desktop from outside %v: got %v, want ErrNetworkNotAllowed", lan, err)
+	}
+	if _, err := s.Authenticate(ctx, "alice", "aaaaa-aaaaa-aaaaa-aaaaa", client); !errors.Is(err, ErrWrongPassword) {
+		t.Errorf("wrong password: got %v, want ErrWrongPassword", err)
+	}
+	if _, err := s.Authenticate(ctx, "bob", pwPhone, client); !errors.Is(err, ErrWrongPassword) {
+		t.Errorf("alice's password for bob: got %v, want ErrWrongPassword", err)
+	}
+	if _, err := s.Authenticate(ctx, "carol", pwPhone, client); !errors.Is(err, ErrUnknownDevice) {
+		t.Errorf("unknown user: got %v, want ErrUnknownDevice", err)
+	}
+}
+
+// checkRevoke checks that revocation takes effect at once, also through
+// other, a second handle on the same store, and that removing a user
+// removes its devices.
+func checkRevoke(t *testing.T, ctx context.Context, s, other Store, lan netip.Prefix, client netip.Addr, pwPhone, pwDesk string) {
+	t.Helper()
+	// Revocation takes effect at once, also through another handle.
+	if _, err := other.Authenticate(ctx, "alice", pwPhone, client); err != nil {
+		t.Fatalf("second handle before revoke: %v", err)
+	}
+	if err := s.RevokeDevice(ctx, "alice", "phone"); err != nil {
+		t.Fatalf("RevokeDevice: %v", err)
+	}
+	if _, err := other.Authenticate(ctx, "alice", pwPhone, client); !errors.Is(err, ErrWrongPassword) {
+		t.Errorf("revoked phone (desktop remains): got %v, want ErrWrongPassword", err)
+	}
+	if err := s.RevokeDevice(ctx, "alice", "phone"); !errors.Is(err, ErrNoDevice) {
+		t.Errorf("RevokeDevice twice: got %v, want ErrNoDevice", err)
+	}
+	if err := s.RevokeDevice(ctx, "alice", "desktop"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Authenticate(ctx, "alice", pwDesk, lan.Addr()); !errors.Is(err, ErrUnknownDevice) {
+		t.Errorf("all devices revoked: got %v, want ErrUnknownDevice", err)
+	}
+
+	// Removing a user removes its devices.
+	if err := s.RemoveUser(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := s.ListDevices(ctx, ""); len(ds) != 0 {
+		t.Errorf("devices after removing bob and revoking alice's: got %+v, want none", ds)
+	}
 }
 
 func TestStoreDeviceLimit(t *testing.T) {
@@ -220,87 +239,106 @@ func TestStoreGrant(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		ctx, s := testCtx(t), b.open(t)
 		ident := func(cur Tokens) (Tokens, error) { return cur, nil }
-		if _, err := s.Refresh(ctx, "alice", ident); !errors.Is(err, ErrNoGrant) {
-			t.Errorf("Refresh of unknown user: got %v, want ErrNoGrant", err)
-		}
-		s.AddUser(ctx, "alice")
-		if _, err := s.Refresh(ctx, "alice", ident); !errors.Is(err, ErrNoGrant) {
-			t.Errorf("Refresh of user without grant: got %v, want ErrNoGrant", err)
-		}
-		if err := s.MarkNeedsReenrollment(ctx, "alice", "invalid_grant: AADSTS50173"); err != nil {
-			t.Fatal(err)
-		}
-		if n, err := s.UsersNeedingReenrollment(ctx); err != nil || n != 1 {
-			t.Errorf("UsersNeedingReenrollment: got %d, %v, want 1", n, err)
-		}
-		expiry := time.Now().Add(time.Hour).Truncate(time.Microsecond)
-		grant := Tokens{Refresh: "refresh-secret-1", Access: "access-secret-1", AccessExpiry: expiry}
-		if err := s.PutGrant(ctx, "alice", grant); err != nil {
-			t.Fatalf("PutGrant: %v", err)
-		}
-		u, _ := s.GetUser(ctx, "alice")
-		if !u.HasGrant || u.NeedsReenrollment || u.LastError != "" || !u.AccessExpiry.Equal(expiry) {
-			t.Errorf("after PutGrant: got %+v, want grant, not flagged, expiry %v", u, expiry)
-		}
-		if n, _ := s.UsersNeedingReenrollment(ctx); n != 0 {
-			t.Errorf("UsersNeedingReenrollment after PutGrant: got %d, want 0", n)
-		}
-		got, err := s.Refresh(ctx, "alice", ident)
-		if err != nil || !got.equal(grant) {
-			t.Fatalf("Refresh(identity): got %+v, %v, want %+v", got, err, grant)
-		}
-
-		// An error from fn saves nothing.
-		boom := errors.New("provider down")
-		_, err = s.Refresh(ctx, "alice", func(cur Tokens) (Tokens, error) {
-			return Tokens{Refresh: "half-done", Access: "x"}, boom
-		})
-		if !errors.Is(err, boom) {
-			t.Errorf("Refresh with failing fn: got %v, want %v", err, boom)
-		}
-		if got, _ := s.Refresh(ctx, "alice", ident); !got.equal(grant) {
-			t.Errorf("after failing fn: got %+v, want unchanged %+v", got, grant)
-		}
-
-		// A rotation is saved and seen through another handle.
-		rotated := Tokens{Refresh: "refresh-secret-2", Access: "access-secret-2", AccessExpiry: expiry.Add(time.Hour)}
-		if got, err := s.Refresh(ctx, "alice", func(Tokens) (Tokens, error) { return rotated, nil }); err != nil || !got.equal(rotated) {
-			t.Fatalf("Refresh(rotate): got %+v, %v", got, err)
-		}
-		other := b.open(t)
-		if got, _ := other.Refresh(ctx, "alice", ident); !got.equal(rotated) {
-			t.Errorf("other handle after rotation: got %+v, want %+v", got, rotated)
-		}
-		// No refresh token in fn's result keeps the stored one.
-		newAccess := Tokens{Access: "access-secret-3", AccessExpiry: expiry.Add(2 * time.Hour)}
-		got, err = s.Refresh(ctx, "alice", func(Tokens) (Tokens, error) { return newAccess, nil })
-		if err != nil || got.Refresh != rotated.Refresh || got.Access != newAccess.Access {
-			t.Errorf("Refresh without refresh token: got %+v, %v, want refresh %q kept", got, err, rotated.Refresh)
-		}
-
-		if err := s.RecordRefresh(ctx, "alice", errors.New("token endpoint: 503\nService Unavailable")); err != nil {
-			t.Fatal(err)
-		}
-		u, _ = s.GetUser(ctx, "alice")
-		if u.LastError != "token endpoint: 503 Service Unavailable" || u.LastRefresh.IsZero() {
-			t.Errorf("after failed refresh: got last error %q at %v", u.LastError, u.LastRefresh)
-		}
-		if UserStatus(u) != "refresh failing: token endpoint: 503 Service Unavailable" {
-			t.Errorf("UserStatus: got %q", UserStatus(u))
-		}
-		if err := s.RecordRefresh(ctx, "alice", nil); err != nil {
-			t.Fatal(err)
-		}
-		if u, _ = s.GetUser(ctx, "alice"); u.LastError != "" || UserStatus(u) != "ok" {
-			t.Errorf("after good refresh: got last error %q, status %q", u.LastError, UserStatus(u))
-		}
-		if err := s.RecordRefresh(ctx, "nobody", nil); !errors.Is(err, ErrNoUser) {
-			t.Errorf("RecordRefresh(unknown): got %v, want ErrNoUser", err)
-		}
-		if err := s.Ping(ctx); err != nil {
-			t.Errorf("Ping: %v", err)
-		}
+		grant := checkPutGrant(t, ctx, s, ident)
+		checkRotation(t, ctx, s, b.open(t), ident, grant)
+		checkRecordRefresh(t, ctx, s)
 	})
+}
+
+// checkPutGrant checks a grant's life up to its first Refresh and returns
+// the grant stored for alice.
+func checkPutGrant(t *testing.T, ctx context.Context, s Store, ident func(Tokens) (Tokens, error)) Tokens {
+	t.Helper()
+	if _, err := s.Refresh(ctx, "alice", ident); !errors.Is(err, ErrNoGrant) {
+		t.Errorf("Refresh of unknown user: got %v, want ErrNoGrant", err)
+	}
+	s.AddUser(ctx, "alice")
+	if _, err := s.Refresh(ctx, "alice", ident); !errors.Is(err, ErrNoGrant) {
+		t.Errorf("Refresh of user without grant: got %v, want ErrNoGrant", err)
+	}
+	if err := s.MarkNeedsReenrollment(ctx, "alice", "invalid_grant: AADSTS50173"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.UsersNeedingReenrollment(ctx); err != nil || n != 1 {
+		t.Errorf("UsersNeedingReenrollment: got %d, %v, want 1", n, err)
+	}
+	expiry := time.Now().Add(time.Hour).Truncate(time.Microsecond)
+	grant := Tokens{Refresh: "refresh-secret-1", Access: "access-secret-1", AccessExpiry: expiry}
+	if err := s.PutGrant(ctx, "alice", grant); err != nil {
+		t.Fatalf("PutGrant: %v", err)
+	}
+	u, _ := s.GetUser(ctx, "alice")
+	if !u.HasGrant || u.NeedsReenrollment || u.LastError != "" || !u.AccessExpiry.Equal(expiry) {
+		t.Errorf("after PutGrant: got %+v, want grant, not flagged, expiry %v", u, expiry)
+	}
+	if n, _ := s.UsersNeedingReenrollment(ctx); n != 0 {
+		t.Errorf("UsersNeedingReenrollment after PutGrant: got %d, want 0", n)
+	}
+	got, err := s.Refresh(ctx, "alice", ident)
+	if err != nil || !got.equal(grant) {
+		t.Fatalf("Refresh(identity): got %+v, %v, want %+v", got, err, grant)
+	}
+	return grant
+}
+
+// checkRotation checks what Refresh saves, seen also through other, a
+// second handle on the same store.
+func checkRotation(t *testing.T, ctx context.Context, s, other Store, ident func(Tokens) (Tokens, error), grant Tokens) {
+	t.Helper()
+	expiry := grant.AccessExpiry
+	// An error from fn saves nothing.
+	boom := errors.New("provider down")
+	_, err := s.Refresh(ctx, "alice", func(cur Tokens) (Tokens, error) {
+		return Tokens{Refresh: "half-done", Access: "x"}, boom
+	})
+	if !errors.Is(err, boom) {
+		t.Errorf("Refresh with failing fn: got %v, want %v", err, boom)
+	}
+	if got, _ := s.Refresh(ctx, "alice", ident); !got.equal(grant) {
+		t.Errorf("after failing fn: got %+v, want unchanged %+v", got, grant)
+	}
+
+	// A rotation is saved and seen through another handle.
+	rotated := Tokens{Refresh: "refresh-secret-2", Access: "access-secret-2", AccessExpiry: expiry.Add(time.Hour)}
+	if got, err := s.Refresh(ctx, "alice", func(Tokens) (Tokens, error) { return rotated, nil }); err != nil || !got.equal(rotated) {
+		t.Fatalf("Refresh(rotate): got %+v, %v", got, err)
+	}
+	if got, _ := other.Refresh(ctx, "alice", ident); !got.equal(rotated) {
+		t.Errorf("other handle after rotation: got %+v, want %+v", got, rotated)
+	}
+	// No refresh token in fn's result keeps the stored one.
+	newAccess := Tokens{Access: "access-secret-3", AccessExpiry: expiry.Add(2 * time.Hour)}
+	got, err := s.Refresh(ctx, "alice", func(Tokens) (Tokens, error) { return newAccess, nil })
+	if err != nil || got.Refresh != rotated.Refresh || got.Access != newAccess.Access {
+		t.Errorf("Refresh without refresh token: got %+v, %v, want refresh %q kept", got, err, rotated.Refresh)
+	}
+}
+
+// checkRecordRefresh checks the refresh outcome kept for a user.
+func checkRecordRefresh(t *testing.T, ctx context.Context, s Store) {
+	t.Helper()
+	if err := s.RecordRefresh(ctx, "alice", errors.New("token endpoint: 503\nService Unavailable")); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := s.GetUser(ctx, "alice")
+	if u.LastError != "token endpoint: 503 Service Unavailable" || u.LastRefresh.IsZero() {
+		t.Errorf("after failed refresh: got last error %q at %v", u.LastError, u.LastRefresh)
+	}
+	if UserStatus(u) != "refresh failing: token endpoint: 503 Service Unavailable" {
+		t.Errorf("UserStatus: got %q, want %q", UserStatus(u), "refresh failing: token endpoint: 503 Service Unavailable")
+	}
+	if err := s.RecordRefresh(ctx, "alice", nil); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ = s.GetUser(ctx, "alice"); u.LastError != "" || UserStatus(u) != "ok" {
+		t.Errorf("after good refresh: got last error %q, status %q", u.LastError, UserStatus(u))
+	}
+	if err := s.RecordRefresh(ctx, "nobody", nil); !errors.Is(err, ErrNoUser) {
+		t.Errorf("RecordRefresh(unknown): got %v, want ErrNoUser", err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
 }
 
 // TestStoreTokensSealedAtRest reads the database directly: no token is

@@ -6,7 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"testing"
+
+	"github.com/popbridge/popbridge/internal/testtb"
 )
 
 // BenchHost is what StartForBench needs from a program that is not a test
@@ -21,18 +22,17 @@ type benchFatal struct{ msg string }
 
 func (f benchFatal) Error() string { return "dovecottest: " + f.msg }
 
-// benchTB adapts a BenchHost to the testing.TB the harness is written
-// against. testing.TB cannot be implemented outside package testing (it has
-// an unexported method), so the interface is embedded (nil) and every method
-// the harness calls is overridden; any other method would panic.
+// benchTB adapts a BenchHost to the testtb.TB the harness is written
+// against.
 type benchTB struct {
-	testing.TB
 	h BenchHost
 
 	mu       sync.Mutex
 	cleanups []func()
 	failed   bool
 }
+
+var _ testtb.TB = (*benchTB)(nil)
 
 func (b *benchTB) Helper()                           {}
 func (b *benchTB) Name() string                      { return "bench" }

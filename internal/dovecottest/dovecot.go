@@ -13,8 +13,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"testing"
 	"time"
+
+	"github.com/popbridge/popbridge/internal/testtb"
 )
 
 // User is a mail account of an instance.
@@ -34,7 +35,7 @@ type Options struct {
 
 // Dovecot is a running private Dovecot instance.
 type Dovecot struct {
-	t        testing.TB
+	t        testtb.TB
 	bin      binaries
 	mail     ids
 	dir      string // the instance's private directory, removed at cleanup
@@ -52,13 +53,13 @@ var instanceSeq atomic.Int64
 // Start starts a Dovecot instance with the given users (each with an empty
 // INBOX) and stops it when the test ends. It skips the test (fails it in CI)
 // when Dovecot is not installed or the test is not running as root.
-func Start(t testing.TB, users ...User) *Dovecot {
+func Start(t testtb.TB, users ...User) *Dovecot {
 	t.Helper()
 	return StartWith(t, Options{}, users...)
 }
 
 // StartWith is Start with options.
-func StartWith(t testing.TB, opts Options, users ...User) *Dovecot {
+func StartWith(t testtb.TB, opts Options, users ...User) *Dovecot {
 	t.Helper()
 	bin, mail := requireDovecot(t)
 
@@ -215,7 +216,7 @@ func greets(addr, prefix string) error {
 
 // freePorts returns n distinct loopback TCP ports that were free a moment
 // ago.
-func freePorts(t testing.TB, n int) []int {
+func freePorts(t testtb.TB, n int) []int {
 	t.Helper()
 	ports := make([]int, 0, n)
 	for range n {

@@ -105,7 +105,7 @@ func TestSnapshotAndMailboxes(t *testing.T) {
 	}
 	after := d.Snapshot(t, "carol", "INBOX")
 	if got := strings.Join(after[1].Flags, " "); got != `$POP3Deleted \Seen` {
-		t.Fatalf("flags of UID 2 = %q", got)
+		t.Fatalf("flags of UID 2 = %q, want %q", got, `$POP3Deleted \Seen`)
 	}
 	if fmt.Sprint(after[0], after[2]) != fmt.Sprint(before[0], before[2]) {
 		t.Fatal("other messages changed")
@@ -141,7 +141,7 @@ func pop3(t *testing.T, addr string, cmds ...string) []string {
 		fmt.Fprintf(c, "%s\r\n", cmd)
 		status := line()
 		if !strings.HasPrefix(status, "+OK") {
-			t.Fatalf("%s: %q", cmd, status)
+			t.Fatalf("%s: %q, want prefix %q", cmd, status, "+OK")
 		}
 		if cmd != "UIDL" && cmd != "LIST" && !strings.HasPrefix(cmd, "RETR") {
 			replies = append(replies, status)

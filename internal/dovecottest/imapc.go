@@ -12,7 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"testing"
+
+	"github.com/popbridge/popbridge/internal/testtb"
 )
 
 // ImapcOptions adjust an imapc gateway. The zero value is the standard
@@ -44,7 +45,7 @@ type ImapcOptions struct {
 // It has its own base_dir, state, log and port: nothing is shared with the
 // upstream but its IMAP listener.
 type ImapcGateway struct {
-	t        testing.TB
+	t        testtb.TB
 	bin      binaries
 	dir      string
 	confPath string
@@ -57,7 +58,7 @@ type ImapcGateway struct {
 // stops it when the test ends. Any user of upstream can log in to it with
 // the same password. It skips the test (fails it in CI) when Dovecot is not
 // installed or the test is not running as root.
-func StartImapcGateway(t testing.TB, upstream *Dovecot, opts ImapcOptions) *ImapcGateway {
+func StartImapcGateway(t testtb.TB, upstream *Dovecot, opts ImapcOptions) *ImapcGateway {
 	t.Helper()
 	bin, mail := requireDovecot(t)
 	host, port, err := net.SplitHostPort(upstream.IMAPAddr())

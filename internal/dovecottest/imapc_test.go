@@ -31,7 +31,7 @@ func TestImapcGateway(t *testing.T) {
 		}
 	}
 	if r := lastStatus(t, g.POP3Addr(), "USER dave", "PASS wrong"); !strings.HasPrefix(r, "-ERR") {
-		t.Errorf("wrong password: %q", r)
+		t.Errorf("wrong password: %q, want prefix %q", r, "-ERR")
 	}
 }
 

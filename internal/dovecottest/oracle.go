@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"testing"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/popbridge/popbridge/internal/testtb"
 )
 
 // MsgState is what the oracle records of one message.
@@ -35,7 +36,7 @@ type Message struct {
 
 // Login opens an IMAP connection to the instance logged in as user; it is
 // closed when the test ends.
-func (d *Dovecot) Login(t testing.TB, user string) *imapclient.Client {
+func (d *Dovecot) Login(t testtb.TB, user string) *imapclient.Client {
 	t.Helper()
 	c, err := imapclient.DialInsecure(d.imapAddr, nil)
 	if err != nil {
@@ -51,7 +52,7 @@ func (d *Dovecot) Login(t testing.TB, user string) *imapclient.Client {
 // Snapshot reads the state of every message of a mailbox over a fresh IMAP
 // connection (EXAMINE and BODY.PEEK: it changes nothing), ordered by UID.
 // A mailbox that does not exist fails the test.
-func (d *Dovecot) Snapshot(t testing.TB, user, mailbox string) []MsgState {
+func (d *Dovecot) Snapshot(t testtb.TB, user, mailbox string) []MsgState {
 	t.Helper()
 	msgs := d.Messages(t, user, mailbox)
 	states := make([]MsgState, len(msgs))
@@ -64,7 +65,7 @@ func (d *Dovecot) Snapshot(t testing.TB, user, mailbox string) []MsgState {
 
 // Messages returns every message of a mailbox with its bytes, ordered by UID
 // (EXAMINE and BODY.PEEK over a fresh connection: it changes nothing).
-func (d *Dovecot) Messages(t testing.TB, user, mailbox string) []Message {
+func (d *Dovecot) Messages(t testtb.TB, user, mailbox string) []Message {
 	t.Helper()
 	c := d.Login(t, user)
 	defer c.Close()
@@ -100,7 +101,7 @@ func (d *Dovecot) Messages(t testing.TB, user, mailbox string) []Message {
 }
 
 // UIDValidity returns the UIDVALIDITY of a mailbox.
-func (d *Dovecot) UIDValidity(t testing.TB, user, mailbox string) uint32 {
+func (d *Dovecot) UIDValidity(t testtb.TB, user, mailbox string) uint32 {
 	t.Helper()
 	c := d.Login(t, user)
 	defer c.Close()

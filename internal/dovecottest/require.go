@@ -8,7 +8,8 @@ import (
 	"os/user"
 	"strconv"
 	"sync"
-	"testing"
+
+	"github.com/popbridge/popbridge/internal/testtb"
 )
 
 // MailUser is the system user that owns the mail store of every instance.
@@ -29,7 +30,7 @@ func InCI() bool {
 
 // SkipOrFail skips the test with the reason and an installation hint, or
 // fails it when running in CI.
-func SkipOrFail(t testing.TB, format string, args ...any) {
+func SkipOrFail(t testtb.TB, format string, args ...any) {
 	t.Helper()
 	msg := fmt.Sprintf(format, args...)
 	if InCI() {
@@ -40,7 +41,7 @@ func SkipOrFail(t testing.TB, format string, args ...any) {
 
 // RequireTool returns the path of an executable found in PATH, or skips (or
 // in CI fails) the test when it is missing.
-func RequireTool(t testing.TB, name string) string {
+func RequireTool(t testtb.TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
@@ -55,7 +56,7 @@ type binaries struct {
 }
 
 // requireDovecot checks for the Dovecot programs, root, and the mail user.
-func requireDovecot(t testing.TB) (binaries, ids) {
+func requireDovecot(t testtb.TB) (binaries, ids) {
 	t.Helper()
 	var b binaries
 	b.dovecot = RequireTool(t, "dovecot")

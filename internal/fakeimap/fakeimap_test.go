@@ -93,15 +93,15 @@ func TestUnexpectedInputFails(t *testing.T) {
 	r.ReadString('\n')
 	fmt.Fprintf(c, "a1 LOGIN u p\r\n")
 	if l, _ := r.ReadString('\n'); !strings.HasPrefix(l, "a1 OK") {
-		t.Fatalf("login reply %q", l)
+		t.Fatalf("login reply %q, want prefix %q", l, "a1 OK")
 	}
 	fmt.Fprintf(c, "a2 UID STORE 1 +FLAGS (\\Deleted)\r\n")
 	if _, err := r.ReadString('\n'); err != io.EOF {
-		t.Fatalf("connection not closed after unexpected input: %v", err)
+		t.Fatalf("connection not closed after unexpected input: %v, want %v", err, io.EOF)
 	}
 	srv.Close()
 	if f := rec.failures(); !strings.Contains(f, `unexpected input "a2 UID STORE`) {
-		t.Fatalf("failures: %q", f)
+		t.Fatalf("failures: %q, want it to contain %q", f, `unexpected input "a2 UID STORE`)
 	}
 }
 
@@ -112,7 +112,7 @@ func TestUnexpectedConnectionFails(t *testing.T) {
 	r.ReadString('\n')
 	srv.Close()
 	if f := rec.failures(); !strings.Contains(f, "unexpected connection 0") {
-		t.Fatalf("failures: %q", f)
+		t.Fatalf("failures: %q, want it to contain %q", f, "unexpected connection 0")
 	}
 }
 
@@ -130,11 +130,11 @@ func TestShortLiteralAndClientLiteral(t *testing.T) {
 	r.ReadString('\n')
 	fmt.Fprintf(c, "a1 LOGIN u {3}\r\n")
 	if l, _ := r.ReadString('\n'); !strings.HasPrefix(l, "+ ") {
-		t.Fatalf("continuation %q", l)
+		t.Fatalf("continuation %q, want prefix %q", l, "+ ")
 	}
 	fmt.Fprintf(c, "pwd\r\n")
 	if l, _ := r.ReadString('\n'); !strings.HasPrefix(l, "a1 OK") {
-		t.Fatalf("login reply %q", l)
+		t.Fatalf("login reply %q, want prefix %q", l, "a1 OK")
 	}
 	fmt.Fprintf(c, "a2 UID FETCH 1 (BODY.PEEK[])\r\n")
 	r.ReadString('\n')

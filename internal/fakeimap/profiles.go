@@ -9,7 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
+
+	"github.com/popbridge/popbridge/internal/testtb"
 )
 
 // Quirk profiles: a small stateful IMAP server that behaves like one of
@@ -252,7 +253,7 @@ func (mb *Mailbox) find(uid uint32) *message {
 
 // StartProfile starts a fake server playing p over mb for up to conns
 // connections.
-func StartProfile(t testing.TB, p Profile, mb *Mailbox, conns int) *Server {
+func StartProfile(t testtb.TB, p Profile, mb *Mailbox, conns int) *Server {
 	scripts := make([]Script, conns)
 	for i := range scripts {
 		scripts[i] = S(Serve(p, mb))
@@ -353,11 +354,7 @@ func (s *session) command(tag string, uid bool, cmd, args string) bool {
 	case cmd == "CAPABILITY":
 		s.printf("* CAPABILITY %s\r\n%s OK CAPABILITY completed\r\n", s.p.Caps, tag)
 	case cmd == "LOGIN" || cmd == "AUTHENTICATE":
-		if s.p.CapsInLogin {
-			s.printf("%s OK [CAPABILITY %s] Logged in\r\n", tag, s.p.Caps)
-		} else {
-			s.printf("%s OK LOGIN completed\r\n", tag)
-		}
+		s.login(tag)
 	case cmd == "ID" && s.p.Has("ID"):
 		s.printf("* ID (\"name\" \"%s\")\r\n%s OK ID completed\r\n", s.p.Name, tag)
 	case cmd == "NOOP":
@@ -369,28 +366,9 @@ func (s *session) command(tag string, uid bool, cmd, args string) bool {
 	case cmd == "SELECT" || cmd == "EXAMINE":
 		s.open(tag, cmd == "EXAMINE")
 	case cmd == "CREATE":
-		name := unquote(args)
-		if _, ok := mb.folders[name]; ok || strings.EqualFold(name, "INBOX") {
-			s.printf("%s NO [ALREADYEXISTS] Mailbox exists\r\n", tag)
-			break
-		}
-		mb.folders[name] = nil
-		s.printf("%s OK CREATE completed\r\n", tag)
+		s.create(tag, unquote(args))
 	case cmd == "LIST":
-		s.printf("* LIST (\\HasNoChildren) \"/\" INBOX\r\n")
-		names := make([]string, 0, len(mb.folders))
-		for n := range mb.folders {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			attr := `\HasNoChildren`
-			if s.p.SpecialUse && (n == "Trash" || n == "Archive") {
-				attr += ` \` + n
-			}
-			s.printf("* LIST (%s) \"/\" %q\r\n", attr, n)
-		}
-		s.printf("%s OK LIST completed\r\n", tag)
+		s.list(tag)
 	case !s.selected:
 		s.printf("%s BAD No mailbox selected\r\n", tag)
 	case cmd == "FETCH":
@@ -405,6 +383,45 @@ func (s *session) command(tag string, uid bool, cmd, args string) bool {
 		s.printf("%s BAD Unknown command %s\r\n", tag, cmd)
 	}
 	return false
+}
+
+// login accepts any credentials.
+func (s *session) login(tag string) {
+	if s.p.CapsInLogin {
+		s.printf("%s OK [CAPABILITY %s] Logged in\r\n", tag, s.p.Caps)
+	} else {
+		s.printf("%s OK LOGIN completed\r\n", tag)
+	}
+}
+
+// create makes an empty folder name; under the caller's mb.mu.
+func (s *session) create(tag, name string) {
+	mb := s.mb
+	if _, ok := mb.folders[name]; ok || strings.EqualFold(name, "INBOX") {
+		s.printf("%s NO [ALREADYEXISTS] Mailbox exists\r\n", tag)
+		return
+	}
+	mb.folders[name] = nil
+	s.printf("%s OK CREATE completed\r\n", tag)
+}
+
+// list lists INBOX and every folder, with special-use attributes if the
+// profile has them; under the caller's mb.mu.
+func (s *session) list(tag string) {
+	s.printf("* LIST (\\HasNoChildren) \"/\" INBOX\r\n")
+	names := make([]string, 0, len(s.mb.folders))
+	for n := range s.mb.folders {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		attr := `\HasNoChildren`
+		if s.p.SpecialUse && (n == "Trash" || n == "Archive") {
+			attr += ` \` + n
+		}
+		s.printf("* LIST (%s) \"/\" %q\r\n", attr, n)
+	}
+	s.printf("%s OK LIST completed\r\n", tag)
 }
 
 func (s *session) open(tag string, readOnly bool) {

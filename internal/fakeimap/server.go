@@ -4,8 +4,9 @@ import (
 	"bufio"
 	"net"
 	"sync"
-	"testing"
 	"time"
+
+	"github.com/popbridge/popbridge/internal/testtb"
 )
 
 // DefaultTimeout bounds each Expect step and Hang (a client that never
@@ -14,7 +15,7 @@ const DefaultTimeout = 10 * time.Second
 
 // Server is a running fake IMAP server on a loopback port.
 type Server struct {
-	t       testing.TB
+	t       testtb.TB
 	ln      net.Listener
 	scripts []Script
 	timeout time.Duration
@@ -26,13 +27,13 @@ type Server struct {
 
 // Start serves scripts (connection k plays scripts[k]) on a free
 // loopback port until the test ends.
-func Start(t testing.TB, scripts ...Script) *Server {
+func Start(t testtb.TB, scripts ...Script) *Server {
 	t.Helper()
 	return StartTimeout(t, DefaultTimeout, scripts...)
 }
 
 // StartTimeout is Start with a different bound for each Expect step.
-func StartTimeout(t testing.TB, timeout time.Duration, scripts ...Script) *Server {
+func StartTimeout(t testtb.TB, timeout time.Duration, scripts ...Script) *Server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

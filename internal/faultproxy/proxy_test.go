@@ -267,7 +267,7 @@ func TestRefuseAndResetAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	if n := p.ResetAll(); n != 3 {
-		t.Fatalf("ResetAll ended %d", n)
+		t.Fatalf("ResetAll ended %d, want %d", n, 3)
 	}
 	for _, c := range cs {
 		if _, err := c.Read(make([]byte, 1)); err == nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/popbridge/popbridge/daemon"
 	"github.com/popbridge/popbridge/imapback"
 	"github.com/popbridge/popbridge/internal/memupstream"
+	"github.com/popbridge/popbridge/internal/pop3test"
 	"github.com/popbridge/popbridge/pop3front"
 )
 
@@ -74,7 +75,7 @@ func TestStartIsTheDaemon(t *testing.T) {
 	}
 	defer g.Close()
 
-	p, err := DialPOP3(g.Addr(), 30*time.Second)
+	p, err := pop3test.Dial(g.Addr(), 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func TestStartIsTheDaemon(t *testing.T) {
 	}
 
 	// One bad command after login ends the session (max_bad_commands_authed = 1).
-	p, err = DialPOP3(g.Addr(), 30*time.Second)
+	p, err = pop3test.Dial(g.Addr(), 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -159,7 +159,7 @@ func TestAppendAndWire(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(bufs) != len(demo) {
-		t.Fatalf("%d messages", len(bufs))
+		t.Fatalf("%d messages, want %d", len(bufs), len(demo))
 	}
 	for i, b := range bufs {
 		if b.RFC822Size != int64(len(demo[i])) || !bytes.Equal(b.BodySection[0].Bytes, demo[i]) || len(b.Flags) != 2 {
@@ -170,7 +170,7 @@ func TestAppendAndWire(t *testing.T) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !strings.Contains(w.b.String(), " LOGIN \"u\" \"p\"\r\n") {
-		t.Errorf("wire: %q", w.b.String())
+		t.Errorf("wire: %q, want it to contain %q", w.b.String(), " LOGIN \"u\" \"p\"\r\n")
 	}
 }
 

@@ -94,7 +94,7 @@ func TestJWTAccessTokens(t *testing.T) {
 	s := start(t, Options{JWTAccessTokens: true})
 	status, tok := post(t, s.TokenURL(), AppClientID, AppClientSecret, url.Values{"grant_type": {"client_credentials"}, "scope": {"mail"}})
 	if status != http.StatusOK {
-		t.Fatalf("client credentials: HTTP %d %v", status, tok)
+		t.Fatalf("client credentials: HTTP %d %v, want %d", status, tok, http.StatusOK)
 	}
 	parts := strings.Split(tok["access_token"].(string), ".")
 	if len(parts) != 3 {

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"text/tabwriter"
 	"time"
 
@@ -20,6 +19,8 @@ import (
 	"github.com/popbridge/popbridge/internal/faultproxy"
 	"github.com/popbridge/popbridge/internal/gwtest"
 	"github.com/popbridge/popbridge/internal/oracle"
+	"github.com/popbridge/popbridge/internal/pop3test"
+	"github.com/popbridge/popbridge/internal/testtb"
 	"github.com/popbridge/popbridge/pop3front"
 )
 
@@ -82,7 +83,7 @@ type soak struct {
 
 // Run runs the soak with Dovecot started through tb, prints a summary to
 // out and returns it.
-func Run(ctx context.Context, tb testing.TB, o Options, out io.Writer) (Summary, error) {
+func Run(ctx context.Context, tb testtb.TB, o Options, out io.Writer) (Summary, error) {
 	s := &soak{o: o, ledger: newLedger()}
 	var users []dovecottest.User
 	for i := range o.Users {
@@ -246,7 +247,7 @@ func (s *soak) popSession(ctx context.Context, r *rand.Rand, deleting bool) {
 	user := s.users[ui]
 	g := s.gws[ui%len(s.gws)]
 	s.sessions.Add(1)
-	p, err := gwtest.DialPOP3(g.Addr(), 30*time.Second)
+	p, err := pop3test.Dial(g.Addr(), 30*time.Second)
 	if err != nil {
 		return
 	}
@@ -265,7 +266,7 @@ func (s *soak) popSession(ctx context.Context, r *rand.Rand, deleting bool) {
 		n := 1 + r.IntN(len(uidl))
 		body, err := p.Retr(n)
 		if err != nil {
-			if err == gwtest.ErrNoTerminator {
+			if err == pop3test.ErrNoTerminator {
 				s.truncated.Add(1)
 			}
 			if strings.HasPrefix(err.Error(), "RETR") { // -ERR (expunged, SYS/TEMP): go on

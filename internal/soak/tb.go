@@ -4,21 +4,20 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"testing"
+
+	"github.com/popbridge/popbridge/internal/testtb"
 )
 
-// cmdTB lets the command use internal/dovecottest, which takes a
-// testing.TB: it implements the methods that package calls. Fatal and
-// Skip print, run the cleanups (stopping Dovecot) and exit. The embedded
-// interface is nil: any other method panics, which a change to
-// dovecottest would show at once.
+// cmdTB lets the command use internal/dovecottest: it is a testtb.TB.
+// Fatal and Skip print, run the cleanups (stopping Dovecot) and exit.
 type cmdTB struct {
-	testing.TB
 	mu       sync.Mutex
 	cleanups []func()
 	failed   bool
 	once     sync.Once
 }
+
+var _ testtb.TB = (*cmdTB)(nil)
 
 func newTB() *cmdTB { return &cmdTB{} }
 

@@ -68,6 +68,6 @@ func TestDotStuff(t *testing.T) {
 
 func TestDovecotPOP3Serves(t *testing.T) {
 	if got := string(DovecotPOP3Serves([]byte("a\x00b\nc"))); got != "a\x00b\r\nc" {
-		t.Fatalf("got %q", got)
+		t.Fatalf("got %q, want %q", got, "a\x00b\r\nc")
 	}
 }

@@ -3,7 +3,8 @@ package upstreams
 import (
 	"fmt"
 	"sync"
-	"testing"
+
+	"github.com/popbridge/popbridge/internal/testtb"
 )
 
 // BenchHost is what StartForBench needs from a program that is not a test
@@ -18,18 +19,16 @@ type benchFatal struct{ msg string }
 
 func (f benchFatal) Error() string { return "upstreams: " + f.msg }
 
-// benchTB adapts a BenchHost to the testing.TB the harness is written
-// against (the pattern of dovecottest's bench.go). testing.TB cannot be
-// implemented outside package testing (it has an unexported method), so
-// the interface is embedded (nil) and every method the harness calls is
-// overridden; any other method would panic.
+// benchTB adapts a BenchHost to the testtb.TB the harness is written
+// against (the pattern of dovecottest's bench.go).
 type benchTB struct {
-	testing.TB
 	h BenchHost
 
 	mu       sync.Mutex
 	cleanups []func()
 }
+
+var _ testtb.TB = (*benchTB)(nil)
 
 func (b *benchTB) Helper()                           {}
 func (b *benchTB) Name() string                      { return "bench" }
@@ -40,6 +39,9 @@ func (b *benchTB) Fatalf(format string, args ...any) { panic(benchFatal{fmt.Spri
 func (b *benchTB) Fatal(args ...any)                 { panic(benchFatal{fmt.Sprint(args...)}) }
 func (b *benchTB) Skipf(format string, args ...any)  { panic(benchFatal{fmt.Sprintf(format, args...)}) }
 func (b *benchTB) Skip(args ...any)                  { panic(benchFatal{fmt.Sprint(args...)}) }
+
+// Failed is false: every failure panics instead.
+func (b *benchTB) Failed() bool { return false }
 
 func (b *benchTB) Cleanup(f func()) {
 	b.mu.Lock()
@@ -84,7 +86,7 @@ type BenchServer struct {
 func StartForBench(h BenchHost, name string, users ...User) (s *BenchServer, stop func(), err error) {
 	tb := &benchTB{h: h}
 	stop = tb.runCleanups
-	start := map[string]func(testing.TB, ...User) *Server{
+	start := map[string]func(testtb.TB, ...User) *Server{
 		"mailutils": StartMailutils,
 		"cyrus":     StartCyrus,
 		"courier":   StartCourier,

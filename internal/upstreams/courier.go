@@ -11,7 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"testing"
+
+	"github.com/popbridge/popbridge/internal/testtb"
 )
 
 // courierScript runs inside the instance's private mount namespace (the
@@ -74,7 +75,7 @@ var courierEnv = []string{
 // instance's directory. Courier's folders live under INBOX (namespace
 // "INBOX." with "." as separator): INBOX.Trash and INBOX.Archive exist
 // from the start (Server.Trash, Server.Archive).
-func StartCourier(t testing.TB, users ...User) *Server {
+func StartCourier(t testtb.TB, users ...User) *Server {
 	t.Helper()
 	root := filepath.Join(serversDir(), "courier")
 	for _, b := range []string{"usr/sbin/couriertcpd", "usr/bin/imapd", "usr/lib/courier/courier/imaplogin", "usr/lib/courier/courier-authlib/authdaemond"} {

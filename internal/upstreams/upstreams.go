@@ -22,7 +22,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/popbridge/popbridge/internal/dovecottest"
 	"github.com/popbridge/popbridge/internal/oracle"
+	"github.com/popbridge/popbridge/internal/testtb"
 )
 
 // installHint tells a developer how to get the servers.
@@ -86,7 +86,7 @@ func (s *Server) Log() string {
 
 // Dial logs in as user with a fresh IMAP connection, closed when the test
 // ends.
-func (s *Server) Dial(t testing.TB, user string) *imapclient.Client {
+func (s *Server) Dial(t testtb.TB, user string) *imapclient.Client {
 	t.Helper()
 	c, err := imapclient.DialInsecure(s.addr, nil)
 	if err != nil {
@@ -103,7 +103,7 @@ func (s *Server) Dial(t testing.TB, user string) *imapclient.Client {
 // connection that has no mailbox selected (mailutils loses messages
 // appended to the mailbox its own session has selected). A refused
 // message fails the test.
-func (s *Server) Append(t testing.TB, user, mailbox string, raws ...[]byte) {
+func (s *Server) Append(t testtb.TB, user, mailbox string, raws ...[]byte) {
 	t.Helper()
 	for i, err := range s.TryAppend(t, user, mailbox, raws...) {
 		if err != nil {
@@ -114,7 +114,7 @@ func (s *Server) Append(t testing.TB, user, mailbox string, raws ...[]byte) {
 
 // TryAppend is Append returning each message's result: Cyrus refuses
 // messages with bare LF or NUL (NO), which a test may leave out.
-func (s *Server) TryAppend(t testing.TB, user, mailbox string, raws ...[]byte) []error {
+func (s *Server) TryAppend(t testtb.TB, user, mailbox string, raws ...[]byte) []error {
 	t.Helper()
 	c := s.Dial(t, user)
 	defer func() { c.Logout().Wait() }()
@@ -138,7 +138,7 @@ func (s *Server) TryAppend(t testing.TB, user, mailbox string, raws ...[]byte) [
 }
 
 // Messages returns user's mailbox as the server serves it (BODY[]).
-func (s *Server) Messages(t testing.TB, user, mailbox string) []oracle.Message {
+func (s *Server) Messages(t testtb.TB, user, mailbox string) []oracle.Message {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -151,14 +151,14 @@ func (s *Server) Messages(t testing.TB, user, mailbox string) []oracle.Message {
 
 // requireRoot skips (or in CI fails) without root: the servers switch to
 // the mail store's user.
-func requireRoot(t testing.TB, what string) {
+func requireRoot(t testtb.TB, what string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		skipOrFail(t, "%s tests need root (the server switches to user %s)", what, dovecottest.MailUser)
 	}
 }
 
-func skipOrFail(t testing.TB, format string, args ...any) {
+func skipOrFail(t testtb.TB, format string, args ...any) {
 	t.Helper()
 	msg := fmt.Sprintf(format, args...)
 	if dovecottest.InCI() {
@@ -169,7 +169,7 @@ func skipOrFail(t testing.TB, format string, args ...any) {
 
 // mailIDs returns the uid and gid of the mail store's user (created by
 // package dovecottest, or by .ci/run).
-func mailIDs(t testing.TB) (int, int) {
+func mailIDs(t testtb.TB) (int, int) {
 	t.Helper()
 	u, err := user.Lookup(dovecottest.MailUser)
 	if err != nil {
@@ -187,7 +187,7 @@ func mailIDs(t testing.TB) (int, int) {
 }
 
 // freePort returns a loopback port that was free a moment ago.
-func freePort(t testing.TB) int {
+func freePort(t testtb.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -199,7 +199,7 @@ func freePort(t testing.TB) int {
 
 // start runs cmd in its own process group (killed with it when the test
 // ends) and waits for an IMAP greeting on addr.
-func (s *Server) start(t testing.TB, cmd *exec.Cmd) error {
+func (s *Server) start(t testtb.TB, cmd *exec.Cmd) error {
 	t.Helper()
 	logFile, err := os.Create(s.logPath)
 	if err != nil {
@@ -273,7 +273,7 @@ func greets(addr string) error {
 // a passwd file per domain, crypt passwords, login names user@example.org),
 // mailboxes are mbox files owned by the mail store's user under the
 // instance's directory.
-func StartMailutils(t testing.TB, users ...User) *Server {
+func StartMailutils(t testtb.TB, users ...User) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("imap4d")
 	if err != nil {
@@ -384,7 +384,7 @@ func serversDir() string {
 // one directory. INBOX, Trash and Archive (the
 // latter two with SPECIAL-USE \Trash and \Archive) are created at the
 // first login.
-func StartCyrus(t testing.TB, users ...User) *Server {
+func StartCyrus(t testtb.TB, users ...User) *Server {
 	t.Helper()
 	root := filepath.Join(serversDir(), "cyrus")
 	bin := filepath.Join(root, "usr", "lib", "cyrus", "bin")

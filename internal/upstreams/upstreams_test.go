@@ -21,14 +21,14 @@ func TestMailutilsStartsAndServes(t *testing.T) {
 	s.Append(t, "alice", "INBOX", raw, raw)
 	got := s.Messages(t, "alice", "INBOX")
 	if len(got) != 2 {
-		t.Fatalf("%d messages", len(got))
+		t.Fatalf("%d messages, want %d", len(got), 2)
 	}
 	// mailutils adds X-IMAPbase (first message), X-UID and Status headers.
 	if !bytes.HasPrefix(got[1].Body, []byte("From: x@example.org\r\nSubject: hi\r\n")) || !bytes.HasSuffix(got[1].Body, []byte("\r\n\r\nhello\r\n")) {
 		t.Errorf("served %q", got[1].Body)
 	}
 	if n := len(s.Messages(t, "bob", "INBOX")); n != 0 {
-		t.Errorf("bob has %d messages", n)
+		t.Errorf("bob has %d messages, want %d", n, 0)
 	}
 	t.Logf("%s: %q", s.Version, got[0].Body)
 }
@@ -45,7 +45,7 @@ func TestCyrusStartsAndServes(t *testing.T) {
 		t.Fatalf("served %+v", got)
 	}
 	if n := len(s.Messages(t, "alice", "Trash")); n != 0 {
-		t.Errorf("Trash holds %d", n)
+		t.Errorf("Trash holds %d, want %d", n, 0)
 	}
 	t.Log(s.Version)
 }
@@ -59,11 +59,11 @@ func TestCourierStartsAndServes(t *testing.T) {
 		t.Fatalf("served %+v", got)
 	}
 	if n := len(s.Messages(t, "bob", "INBOX")); n != 0 {
-		t.Errorf("bob has %d messages", n)
+		t.Errorf("bob has %d messages, want %d", n, 0)
 	}
 	for _, f := range []string{s.Trash, s.Archive} {
 		if n := len(s.Messages(t, "alice", f)); n != 0 {
-			t.Errorf("%s holds %d", f, n)
+			t.Errorf("%s holds %d, want %d", f, n, 0)
 		}
 	}
 	c, err := imapclient.DialInsecure(s.Addr(), nil)
@@ -109,7 +109,7 @@ func TestCourierSubstitute(t *testing.T) {
 			}
 			if strings.HasPrefix(l, tag+" ") {
 				if !strings.HasPrefix(l, tag+" OK") {
-					t.Fatalf("%s: %q", line, l)
+					t.Fatalf("%s: %q, want prefix %q", line, l, tag+" OK")
 				}
 				return out.String()
 			}

@@ -309,8 +309,12 @@ func TestAuthCode(t *testing.T) {
 	if st, _ := store.Status(alice); st.Tokens.Refresh != "rt-2" {
 		t.Errorf("stored %+v, want the refresh token", st.Tokens)
 	}
+}
 
-	g, err := NewProvider(ctx, Config{Provider: ProviderGoogle, ClientID: "c"})
+// TestAuthCodeGoogle: Google's authorization request asks for offline
+// access with consent, so that a refresh token comes back.
+func TestAuthCodeGoogle(t *testing.T) {
+	g, err := NewProvider(context.Background(), Config{Provider: ProviderGoogle, ClientID: "c"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,68 +103,15 @@ func NewProvider(ctx context.Context, cfg Config) (*Provider, error) {
 	if p.hc == nil {
 		p.hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	switch {
-	case cfg.ClientSecret != "" && cfg.ClientSecretFile != "":
-		return nil, errors.New("oauth: set client secret or client secret file, not both")
-	case cfg.ClientSecretFile != "":
-		b, err := os.ReadFile(cfg.ClientSecretFile)
-		if err != nil {
-			return nil, fmt.Errorf("oauth: client secret: %w", err)
-		}
-		p.clientSecret = strings.TrimSpace(string(b))
-		if p.clientSecret == "" {
-			return nil, fmt.Errorf("oauth: client secret file %s is empty", cfg.ClientSecretFile)
-		}
-	default:
-		p.clientSecret = cfg.ClientSecret
+	secret, err := clientSecret(cfg)
+	if err != nil {
+		return nil, err
 	}
+	p.clientSecret = secret
 
-	auth := ClientAuthPost
-	switch cfg.Provider {
-	case ProviderMicrosoft:
-		tenant := cfg.Tenant
-		if tenant == "" {
-			tenant = "common"
-		}
-		if strings.ContainsAny(tenant, "/?#% ") {
-			return nil, fmt.Errorf("oauth: tenant %q: not a tenant ID or domain", tenant)
-		}
-		base := "https://login.microsoftonline.com/" + tenant + "/oauth2/v2.0/"
-		p.authURL, p.deviceURL, p.tokenURL = base+"authorize", base+"devicecode", base+"token"
-		if p.scopes == nil {
-			p.scopes = []string{"https://outlook.office.com/IMAP.AccessAsUser.All", "offline_access"}
-		}
-		if p.appScopes == nil {
-			p.appScopes = []string{"https://outlook.office365.com/.default"}
-		}
-	case ProviderGoogle:
-		// Google's device flow allows only a short list of scopes, which
-		// does not include Gmail's: enrol with StartAuthCode instead.
-		p.authURL = "https://accounts.google.com/o/oauth2/v2/auth"
-		p.deviceURL, p.tokenURL = "https://oauth2.googleapis.com/device/code", "https://oauth2.googleapis.com/token"
-		// Google returns a refresh token only for offline access, and
-		// again on a later consent only when asked to prompt.
-		p.authParams = map[string]string{"access_type": "offline", "prompt": "consent"}
-		if p.scopes == nil {
-			p.scopes = []string{"https://mail.google.com/"}
-		}
-	case ProviderOIDC:
-		if cfg.Issuer == "" {
-			return nil, errors.New("oauth: oidc provider needs an issuer")
-		}
-		d, err := discover(ctx, p.hc, cfg.Issuer)
-		if err != nil {
-			return nil, err
-		}
-		p.authURL, p.deviceURL, p.tokenURL = d.AuthorizationEndpoint, d.DeviceAuthorizationEndpoint, d.TokenEndpoint
-		if len(d.TokenEndpointAuthMethods) == 0 || slices.Contains(d.TokenEndpointAuthMethods, "client_secret_basic") {
-			auth = ClientAuthBasic
-		}
-		if p.scopes == nil {
-			p.scopes = []string{"openid", "offline_access"}
-		}
-	default:
-		return nil, fmt.Errorf("oauth: provider %q: must be microsoft, google or oidc", cfg.Provider)
+	auth, err := p.endpoints(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.AuthURL != "" {
 		p.authURL = cfg.AuthURL
@@ -187,6 +134,80 @@ func NewProvider(ctx context.Context, cfg Config) (*Provider, error) {
 		return nil, fmt.Errorf("oauth: client auth %q: must be basic or post", cfg.ClientAuth)
 	}
 	return p, nil
+}
+
+// clientSecret returns the client secret, given or read from its file.
+func clientSecret(cfg Config) (string, error) {
+	switch {
+	case cfg.ClientSecret != "" && cfg.ClientSecretFile != "":
+		return "", errors.New("oauth: set client secret or client secret file, not both")
+	case cfg.ClientSecretFile != "":
+		b, err := os.ReadFile(cfg.ClientSecretFile)
+		if err != nil {
+			return "", fmt.Errorf("oauth: client secret: %w", err)
+		}
+		secret := strings.TrimSpace(string(b))
+		if secret == "" {
+			return "", fmt.Errorf("oauth: client secret file %s is empty", cfg.ClientSecretFile)
+		}
+		return secret, nil
+	default:
+		return cfg.ClientSecret, nil
+	}
+}
+
+// endpoints sets p's endpoints and default scopes for cfg.Provider (for
+// oidc, by discovery) and returns the client authentication the provider
+// expects unless configured.
+func (p *Provider) endpoints(ctx context.Context, cfg Config) (auth string, err error) {
+	auth = ClientAuthPost
+	switch cfg.Provider {
+	case ProviderMicrosoft:
+		tenant := cfg.Tenant
+		if tenant == "" {
+			tenant = "common"
+		}
+		if strings.ContainsAny(tenant, "/?#% ") {
+			return "", fmt.Errorf("oauth: tenant %q: not a tenant ID or domain", tenant)
+		}
+		base := "https://login.microsoftonline.com/" + tenant + "/oauth2/v2.0/"
+		p.authURL, p.deviceURL, p.tokenURL = base+"authorize", base+"devicecode", base+"token"
+		if p.scopes == nil {
+			p.scopes = []string{"https://outlook.office.com/IMAP.AccessAsUser.All", "offline_access"}
+		}
+		if p.appScopes == nil {
+			p.appScopes = []string{"https://outlook.office365.com/.default"}
+		}
+	case ProviderGoogle:
+		// Google's device flow allows only a short list of scopes, which
+		// does not include Gmail's: enrol with StartAuthCode instead.
+		p.authURL = "https://accounts.google.com/o/oauth2/v2/auth"
+		p.deviceURL, p.tokenURL = "https://oauth2.googleapis.com/device/code", "https://oauth2.googleapis.com/token"
+		// Google returns a refresh token only for offline access, and
+		// again on a later consent only when asked to prompt.
+		p.authParams = map[string]string{"access_type": "offline", "prompt": "consent"}
+		if p.scopes == nil {
+			p.scopes = []string{"https://mail.google.com/"}
+		}
+	case ProviderOIDC:
+		if cfg.Issuer == "" {
+			return "", errors.New("oauth: oidc provider needs an issuer")
+		}
+		d, err := discover(ctx, p.hc, cfg.Issuer)
+		if err != nil {
+			return "", err
+		}
+		p.authURL, p.deviceURL, p.tokenURL = d.AuthorizationEndpoint, d.DeviceAuthorizationEndpoint, d.TokenEndpoint
+		if len(d.TokenEndpointAuthMethods) == 0 || slices.Contains(d.TokenEndpointAuthMethods, "client_secret_basic") {
+			auth = ClientAuthBasic
+		}
+		if p.scopes == nil {
+			p.scopes = []string{"openid", "offline_access"}
+		}
+	default:
+		return "", fmt.Errorf("oauth: provider %q: must be microsoft, google or oidc", cfg.Provider)
+	}
+	return auth, nil
 }
 
 // TokenURL returns the token endpoint in use.

@@ -1,4 +1,4 @@
-package gwtest
+package pop3test
 
 import (
 	"bufio"
@@ -11,9 +11,9 @@ import (
 	"time"
 )
 
-// POP3 is a minimal wire-level POP3 client. Every method returns errors
+// Conn is a minimal wire-level POP3 client. Every method returns errors
 // rather than failing a test, so it serves the soak too.
-type POP3 struct {
+type Conn struct {
 	C        net.Conn
 	R        *bufio.Reader
 	Greeting string
@@ -23,15 +23,15 @@ type POP3 struct {
 // before the "." line: the message must not be treated as complete.
 var ErrNoTerminator = errors.New("pop3: connection ended without the terminating line")
 
-// DialPOP3 connects, sets an overall deadline and reads the greeting
+// Dial connects, sets an overall deadline and reads the greeting
 // (which must be +OK).
-func DialPOP3(addr string, deadline time.Duration) (*POP3, error) {
+func Dial(addr string, deadline time.Duration) (*Conn, error) {
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		return nil, err
 	}
 	c.SetDeadline(time.Now().Add(deadline))
-	p := &POP3{C: c, R: bufio.NewReaderSize(c, 64<<10)}
+	p := &Conn{C: c, R: bufio.NewReaderSize(c, 64<<10)}
 	g, err := p.Line()
 	if err != nil {
 		c.Close()
@@ -46,7 +46,7 @@ func DialPOP3(addr string, deadline time.Duration) (*POP3, error) {
 }
 
 // Line reads one line without CRLF.
-func (p *POP3) Line() (string, error) {
+func (p *Conn) Line() (string, error) {
 	l, err := p.R.ReadString('\n')
 	if err != nil {
 		return strings.TrimRight(l, "\r\n"), err
@@ -55,13 +55,13 @@ func (p *POP3) Line() (string, error) {
 }
 
 // Send writes raw bytes (pipelining: several commands at once).
-func (p *POP3) Send(raw string) error {
+func (p *Conn) Send(raw string) error {
 	_, err := io.WriteString(p.C, raw)
 	return err
 }
 
 // Cmd sends one command and returns its status line.
-func (p *POP3) Cmd(cmd string) (string, error) {
+func (p *Conn) Cmd(cmd string) (string, error) {
 	if err := p.Send(cmd + "\r\n"); err != nil {
 		return "", err
 	}
@@ -69,7 +69,7 @@ func (p *POP3) Cmd(cmd string) (string, error) {
 }
 
 // OK sends a command whose reply must start with +OK.
-func (p *POP3) OK(cmd string) (string, error) {
+func (p *Conn) OK(cmd string) (string, error) {
 	l, err := p.Cmd(cmd)
 	if err != nil {
 		return l, fmt.Errorf("%s: %w", redact(cmd), err)
@@ -88,7 +88,7 @@ func redact(cmd string) string {
 }
 
 // Login sends USER and PASS.
-func (p *POP3) Login(user, pass string) error {
+func (p *Conn) Login(user, pass string) error {
 	if _, err := p.OK("USER " + user); err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func (p *POP3) Login(user, pass string) error {
 // ReadMulti reads the body of a multi-line reply after its status line,
 // un-stuffed, up to the terminator. It returns what it read and
 // ErrNoTerminator (or the read error) if the terminator never came.
-func (p *POP3) ReadMulti() ([]byte, error) {
+func (p *Conn) ReadMulti() ([]byte, error) {
 	var out bytes.Buffer
 	for {
 		l, err := p.R.ReadSlice('\n')
@@ -125,7 +125,7 @@ func (p *POP3) ReadMulti() ([]byte, error) {
 }
 
 // Retr sends RETR n and returns the message (un-stuffed).
-func (p *POP3) Retr(n int) ([]byte, error) {
+func (p *Conn) Retr(n int) ([]byte, error) {
 	if _, err := p.OK(fmt.Sprintf("RETR %d", n)); err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func (p *POP3) Retr(n int) ([]byte, error) {
 }
 
 // UIDL returns the unique-id listing, index 0 for message 1.
-func (p *POP3) UIDL() ([]string, error) {
+func (p *Conn) UIDL() ([]string, error) {
 	if _, err := p.OK("UIDL"); err != nil {
 		return nil, err
 	}
@@ -151,10 +151,10 @@ func (p *POP3) UIDL() ([]string, error) {
 }
 
 // Quit sends QUIT and returns its reply line, then closes.
-func (p *POP3) Quit() (string, error) {
+func (p *Conn) Quit() (string, error) {
 	defer p.C.Close()
 	return p.Cmd("QUIT")
 }
 
 // Close closes the connection.
-func (p *POP3) Close() error { return p.C.Close() }
+func (p *Conn) Close() error { return p.C.Close() }

@@ -1,4 +1,4 @@
-package gwtest
+package pop3test
 
 import (
 	"bytes"
@@ -107,7 +107,7 @@ func multiLine(cmd string) bool {
 // the greeting, raw: status lines and multi-line bodies with their
 // terminators. It closes the connection without QUIT.
 func Converse(addr, user, pass string, cmds []string, mode Mode, r *rand.Rand) ([]byte, error) {
-	p, err := DialPOP3(addr, 60*time.Second)
+	p, err := Dial(addr, 60*time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +118,7 @@ func Converse(addr, user, pass string, cmds []string, mode Mode, r *rand.Rand) (
 
 // Converse runs cmds (any state) on an open connection as mode says and
 // returns the raw answers; see the function Converse.
-func (p *POP3) Converse(cmds []string, mode Mode, r *rand.Rand) ([]byte, error) {
+func (p *Conn) Converse(cmds []string, mode Mode, r *rand.Rand) ([]byte, error) {
 	var out bytes.Buffer
 	if mode == OneByOne {
 		for _, c := range cmds {
@@ -170,7 +170,7 @@ func (p *POP3) Converse(cmds []string, mode Mode, r *rand.Rand) ([]byte, error) 
 }
 
 // readAnswer appends cmd's whole answer, raw, to out.
-func (p *POP3) readAnswer(out *bytes.Buffer, cmd string) error {
+func (p *Conn) readAnswer(out *bytes.Buffer, cmd string) error {
 	l, err := p.R.ReadString('\n')
 	out.WriteString(l)
 	if err != nil {

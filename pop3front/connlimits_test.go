@@ -74,7 +74,7 @@ func TestConnectionCaps(t *testing.T) {
 		}
 		cl := &client{t: t, c: c, r: newReader(c)}
 		if got := cl.line(); got != "-ERR [SYS/TEMP] Too many connections, try again later.\r\n" {
-			t.Fatalf("got %q", got)
+			t.Fatalf("got %q, want %q", got, "-ERR [SYS/TEMP] Too many connections, try again later.\r\n")
 		}
 		cl.expectClosed()
 	})
@@ -118,7 +118,7 @@ func TestStalledReaderDropped(t *testing.T) {
 	cl.login()
 	cl.c.Write([]byte("RETR 1\r\n"))
 	if l := cl.line(); !strings.HasPrefix(l, "+OK ") {
-		t.Fatalf("RETR: %q", l)
+		t.Fatalf("RETR: %q, want prefix %q", l, "+OK ")
 	}
 	// Stop reading. The session must end on its own.
 	start := time.Now()
