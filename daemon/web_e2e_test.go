@@ -3,6 +3,9 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/popbridge/popbridge/internal/dovecottest"
 	"github.com/popbridge/popbridge/internal/oidctest"
+	"github.com/popbridge/popbridge/vault"
 )
 
 // TestWebDeviceDovecotEndToEnd goes through the daemon's own wiring of
@@ -241,4 +245,69 @@ func (b *browser) writeShots() {
 		os.WriteFile(filepath.Join(dir, name), s.png, 0o644)
 	}
 	b.t.Logf("screenshots of every step: %s", dir)
+}
+
+// TestWebVaultDemo: with the vault demo's issuer, the page signs in at
+// the demo provider, where its redirect URI is registered: /login leads
+// to the provider's login page, not to its refusal of an unknown
+// redirect URI.
+func TestWebVaultDemo(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "demo.key")
+	if err := vault.GenerateKeyFile(key); err != nil {
+		t.Fatal(err)
+	}
+	webAddr := freePort(t)
+	text := `[pop3]
+listen = "127.0.0.1:0"
+[upstream]
+address = "demo"
+[demo]
+imap_listen = "127.0.0.1:0"
+[auth]
+mode = "vault"
+store = "sqlite:` + filepath.Join(dir, "vault.db") + `"
+key_file = "` + key + `"
+[auth.oauth2]
+provider = "oidc"
+issuer = "demo"
+demo_listen = "` + freePort(t) + `"
+[web]
+listen = "` + webAddr + `"
+plain_http = true
+public_url = "http://` + webAddr + `"
+`
+	cfg, err := parseConfig("web-demo.toml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := Start(context.Background(), cfg, Options{Logger: newTestLogger(&logBuffer{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Close() })
+
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	resp, err := hc.Get("http://" + webAddr + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if got, want := resp.Request.URL.Host, cfg.Auth.OAuth2.DemoListen; got != want {
+		t.Errorf("/login led to host %q, want the demo provider at %q", got, want)
+	}
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `name="username"`) {
+		t.Fatalf("/login: got HTTP %d at %s:\n%s\nwant the demo provider's login page", resp.StatusCode, resp.Request.URL, body)
+	}
+}
+
+// TestWebConfigNeedsVault: [web] listen outside vault mode is refused
+// with the file's line.
+func TestWebConfigNeedsVault(t *testing.T) {
+	_, err := parseConfig("x.toml", []byte("[upstream]\naddress = \"demo\"\n[web]\nlisten = \"127.0.0.1:8080\"\nplain_http = true\npublic_url = \"https://mail.example.org\"\n"))
+	if err == nil || !strings.Contains(err.Error(), `x.toml:4: web.listen: needs [auth] mode = "vault"`) {
+		t.Fatalf("got %v, want x.toml:4: web.listen: needs [auth] mode = \"vault\"", err)
+	}
 }
