@@ -250,7 +250,8 @@ func (b *browser) writeShots() {
 // TestWebVaultDemo: with the vault demo's issuer, the page signs in at
 // the demo provider, where its redirect URI is registered: /login leads
 // to the provider's login page, not to its refusal of an unknown
-// redirect URI.
+// redirect URI. A reload that changes [web] is reported as needing a
+// restart.
 func TestWebVaultDemo(t *testing.T) {
 	dir := t.TempDir()
 	key := filepath.Join(dir, "demo.key")
@@ -281,7 +282,8 @@ public_url = "http://` + webAddr + `"
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := Start(context.Background(), cfg, Options{Logger: newTestLogger(&logBuffer{})})
+	logs := &logBuffer{}
+	gw, err := Start(context.Background(), cfg, Options{Logger: newTestLogger(logs)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,6 +302,15 @@ public_url = "http://` + webAddr + `"
 	}
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `name="username"`) {
 		t.Fatalf("/login: got HTTP %d at %s:\n%s\nwant the demo provider's login page", resp.StatusCode, resp.Request.URL, body)
+	}
+
+	next := *cfg
+	next.Web.Admins = []string{"demo"}
+	if err := gw.Reload(context.Background(), &next); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), `needs a restart; keeping the running value" key=web`) {
+		t.Errorf("no warning that [web] needs a restart:\n%s", logs)
 	}
 }
 
