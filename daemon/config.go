@@ -558,7 +558,7 @@ func (c *Config) Validate() error {
 		check(invalid("pop3.proxy_protocol", "needs proxy_trusted (the proxies' addresses)"))
 	}
 	check(validKeyPair("tls", c.TLS.Cert, c.TLS.Key))
-	c.Web.validate(c.TLS, check) // webconfig.go
+	c.Web.validate(c.TLS, &c.Auth, check) // webconfig.go
 
 	switch c.Upstream.Address {
 	case demoAddress:

@@ -126,6 +126,15 @@ func Start(ctx context.Context, cfg *Config, opts Options) (*Gateway, error) {
 			return nil, err
 		}
 	}
+	if cfg.Web.Listen != "" {
+		h, err := gw.newWebHandler(cfg) // webconfig.go
+		if err != nil {
+			return nil, err
+		}
+		if err := gw.startWeb(ctx, cfg.Web, h); err != nil {
+			return nil, err
+		}
+	}
 	up := gw.upstreamOf(cfg)
 	logger.Info("POP3 gateway listening",
 		"pop3", gw.POP3Addr(), "pop3s", gw.POP3SAddr(),
@@ -248,6 +257,7 @@ func (gw *Gateway) Reload(ctx context.Context, cfg *Config) error {
 		"demo":           old.Demo != cfg.Demo,
 		"metrics.listen": old.Metrics.Listen != cfg.Metrics.Listen,
 		"pprof.listen":   old.Pprof.Listen != cfg.Pprof.Listen,
+		"web":            !reflect.DeepEqual(old.Web, cfg.Web),
 		"log.format":     old.Log.Format != cfg.Log.Format,
 	} {
 		if changed {

@@ -24,6 +24,9 @@ type vaultAuth struct {
 	store  vault.Store
 	grants *grantStore // delegated OAuth2 only
 	source oauth.BearerSource
+	// provider is [auth.oauth2]'s (upstream_auth = "oauth2"), or nil;
+	// the web page signs people in with its client registration.
+	provider *oauth.Provider
 	// master user credentials (upstream_auth = "master")
 	masterUser, masterPassword string
 
@@ -72,6 +75,7 @@ func openVault(ctx context.Context, a *AuthConfig, m *metrics.Metrics, logger *s
 		if err != nil {
 			return nil, err
 		}
+		va.provider = p
 		opts := oauth.Options{Observer: m, Logger: logger}
 		if a.OAuth2.Grant == GrantClientCredentials {
 			va.source = newAppSource(p, opts)

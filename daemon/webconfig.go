@@ -55,12 +55,15 @@ type WebConfig struct {
 
 // validate checks [web], passing each problem to check (Config.Validate
 // collects them); tlsConf is the [tls] section the page's certificate
-// comes from.
-func (c WebConfig) validate(tlsConf TLSConfig, check func(error)) {
+// comes from, auth the vault whose devices the page manages.
+func (c WebConfig) validate(tlsConf TLSConfig, auth *AuthConfig, check func(error)) {
 	if c.Listen == "" {
 		return
 	}
 	check(validListen("web.listen", c.Listen))
+	if !auth.Vault() {
+		check(invalid("web.listen", "needs [auth] mode = \"vault\": the page manages the vault's device passwords"))
+	}
 	switch {
 	case !c.PlainHTTP && tlsConf.Cert == "":
 		check(invalid("web.listen", "needs [tls] cert and key, or plain_http = true behind a reverse proxy"))
@@ -87,13 +90,51 @@ func (c WebConfig) validate(tlsConf TLSConfig, check func(error)) {
 	}
 	// The rest (issuer, claims) is checked by web.Config.Validate, with
 	// the keys named here.
-	wc := c.HandlerConfig("", nil, nil)
+	wc := c.HandlerConfig(auth.OAuth2.Issuer, nil, nil)
+	if auth.Vault() && wc.Issuer == "" {
+		check(invalid("web.issuer", "is required when [auth.oauth2] names no issuer (the page signs people in with it)"))
+	}
 	if wc.Issuer == "" {
-		wc.Issuer = "https://issuer.invalid" // filled from [auth.oauth2] when wired
+		wc.Issuer = "https://issuer.invalid" // reported above
+	}
+	if auth.Vault() && c.ClientID == "" && auth.UpstreamAuth != UpstreamOAuth2 {
+		check(invalid("web.client_id", "is required with upstream_auth = %q (there is no [auth.oauth2] client to share)", auth.UpstreamAuth))
 	}
 	if err := wc.Validate(); err != nil && c.PublicURL != "" {
 		check(invalid("web", "%s", strings.TrimPrefix(err.Error(), "web: ")))
 	}
+}
+
+// newWebHandler builds the page [web] describes on the vault's store,
+// signing people in with [web]'s client registration, or else with the
+// vault's provider's (whose delegated scopes make a sign-in an
+// enrolment). The demo issuer is the demo provider's URL, where the
+// page's redirect URI is registered.
+func (gw *Gateway) newWebHandler(cfg *Config) (*web.Handler, error) {
+	if gw.vault == nil {
+		return nil, errors.New("web.listen: needs [auth] mode = \"vault\"")
+	}
+	c := cfg.Web
+	wc := c.HandlerConfig(cfg.Auth.OAuth2.Issuer, gw.logger.With("component", "web"), gw.metrics)
+	if wc.Issuer == demoIssuer {
+		if gw.demoOP == nil {
+			return nil, errors.New("web.issuer: \"demo\" needs the vault demo (auth.oauth2.issuer = \"demo\")")
+		}
+		wc.Issuer = gw.demoOP.Issuer
+	}
+	secret, err := c.ClientSecret()
+	if err != nil {
+		return nil, err
+	}
+	wc.ClientSecret = secret
+	h, err := web.New(wc, gw.vault.store, gw.vault.provider)
+	if err != nil {
+		return nil, err
+	}
+	if gw.demoOP != nil && wc.Issuer == gw.demoOP.Issuer {
+		gw.demoOP.AddRedirectURI(h.RedirectURI())
+	}
+	return h, nil
 }
 
 // loopbackListen reports whether addr binds only loopback.

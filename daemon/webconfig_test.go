@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/popbridge/popbridge/internal/testpki"
+	"github.com/popbridge/popbridge/vault"
 	"github.com/popbridge/popbridge/web"
 )
 
@@ -30,12 +31,20 @@ func TestWebConfigValidate(t *testing.T) {
 	ca := testpki.New()
 	cert, key := ca.WriteLeaf(t, dir, 2)
 	tlsSection := "[tls]\ncert = \"" + cert + "\"\nkey = \"" + key + "\"\n"
-	const up = "[upstream]\naddress = \"demo\"\n"
+	vaultKey := filepath.Join(dir, "vault.key")
+	if err := vault.GenerateKeyFile(vaultKey); err != nil {
+		t.Fatal(err)
+	}
+	const passthrough = "[upstream]\naddress = \"demo\"\n"
+	// The vault demo: the page signs in at the demo provider.
+	up := passthrough + "[auth]\nmode = \"vault\"\nstore = \"sqlite:" + filepath.Join(dir, "v.db") +
+		"\"\nkey_file = \"" + vaultKey + "\"\n[auth.oauth2]\nprovider = \"oidc\"\nissuer = \"demo\"\n"
 	for _, tt := range []struct {
 		name, toml string
 		wantKey    string // "" = valid
 	}{
 		{"tls", up + tlsSection + "[web]\nlisten = \"0.0.0.0:8443\"\npublic_url = \"https://mail.example.org\"\n", ""},
+		{"no vault", passthrough + tlsSection + "[web]\nlisten = \"0.0.0.0:8443\"\npublic_url = \"https://mail.example.org\"\n", "web.listen"},
 		{"tls needs cert", up + "[web]\nlisten = \"0.0.0.0:8443\"\npublic_url = \"https://mail.example.org\"\n", "web.listen"},
 		{"proxy on loopback", up + "[web]\nlisten = \"127.0.0.1:8080\"\nplain_http = true\npublic_url = \"https://mail.example.org/popbridge\"\n", ""},
 		{"proxy on ::1", up + "[web]\nlisten = \"[::1]:8080\"\nplain_http = true\npublic_url = \"https://mail.example.org\"\n", ""},
@@ -64,7 +73,7 @@ func TestWebConfigValidate(t *testing.T) {
 }
 
 // startWebGateway starts a demo gateway with [tls] and serves the real
-// page handler on [web] listen.
+// page handler, without a vault, on [web] listen.
 func startWebGateway(t *testing.T, wc WebConfig) (*Gateway, *testpki.CA) {
 	t.Helper()
 	ca := testpki.New()
@@ -72,7 +81,6 @@ func startWebGateway(t *testing.T, wc WebConfig) (*Gateway, *testpki.CA) {
 	cfg.POP3.Listen = "127.0.0.1:0"
 	cfg.Upstream.Address = demoAddress
 	cfg.TLS.Cert, cfg.TLS.Key = ca.WriteLeaf(t, t.TempDir(), 2)
-	cfg.Web = wc
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -162,9 +162,10 @@ func (c *chrome) saveDocShot(name string) {
 }
 
 // deviceLogin checks a device password the way a mail client uses it,
-// from a client address. It asks the vault, which the gateway's POP3
-// login consults; once the gateway is wired to the vault, a POP3 login
-// through it (curl against the real Dovecot) can stand here instead.
+// from a client address, by asking the vault, which the gateway's POP3
+// login consults. The same flow through the daemon, with curl logging
+// in over POP3 against a real Dovecot, is daemon's
+// TestWebDeviceDovecotEndToEnd.
 func (e *env) deviceLogin(user, password string) error {
 	_, err := e.store.Authenticate(context.Background(), user, password, netip.MustParseAddr("198.51.100.23"))
 	return err
