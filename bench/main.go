@@ -131,21 +131,7 @@ func runDovecot(o options, out io.Writer) (err error) {
 	if len(scs) == 0 && !want["memory"] {
 		lay = layout{} // only the servers scenario: seed nothing else
 	}
-
-	users := []dovecottest.User{{Name: "u1k", Password: benchPassword}, {Name: serversUser, Password: benchPassword}}
-	if lay.n100k > 0 {
-		users = append(users, dovecottest.User{Name: "u100k", Password: benchPassword})
-	}
-	var med, c64 []string
-	for i := range lay.medUsers {
-		med = append(med, fmt.Sprintf("m%d", i))
-	}
-	for i := range lay.conc64 {
-		c64 = append(c64, fmt.Sprintf("c%d", i))
-	}
-	for _, u := range append(append([]string{}, med...), c64...) {
-		users = append(users, dovecottest.User{Name: u, Password: benchPassword})
-	}
+	users, med, c64 := benchUsers(lay)
 
 	// Enough processes for 200 idle sessions through the gateway plus as
 	// many to Dovecot's own POP3, and 64 concurrent sessions.
@@ -179,19 +165,8 @@ func runDovecot(o options, out io.Writer) (err error) {
 	fmt.Fprintf(out, "seeded and indexed in %.1fs\n", seedTime.Seconds())
 
 	e := &env{imapAddr: d.IMAPAddr(), popAddr: d.POP3Addr(), dovePGID: d.PID(), password: benchPassword}
-	imapcNote := ""
-	if o.imapc && (want["list1k"] || want["retr1"] || want["retr16"]) {
-		g, stopImapc, ierr := dovecottest.StartImapcGatewayForBench(logHost{os.Stderr}, d, dovecottest.ImapcOptions{})
-		if ierr != nil {
-			imapcNote = fmt.Sprintf("not measured: %v", ierr)
-			fmt.Fprintf(out, "note: Dovecot's imapc POP3 gateway could not start, continuing without it: %v\n", ierr)
-		} else {
-			defer stopImapc()
-			e.imapcAddr, e.imapcPGID = g.POP3Addr(), g.PID()
-			imapcNote = imapcRecipe
-			fmt.Fprintf(out, "Dovecot imapc POP3 gateway on %s\n", g.POP3Addr())
-		}
-	}
+	imapcNote, stopImapc := startImapc(o, want, d, e, out)
+	defer stopImapc()
 	// Dovecot's long-lived processes (master, log, config, anvil, auth,
 	// stats ...), once the seeding's doveadm sessions are gone.
 	time.Sleep(time.Second)
@@ -199,46 +174,11 @@ func runDovecot(o options, out io.Writer) (err error) {
 	if e.imapcPGID != 0 {
 		e.imapcBase = groupProcs(e.imapcPGID)
 	}
-	var bin string
-	var gw gateway
-	// newGW starts another gateway, the same way, in front of upstream.
-	var newGW func(name, upstream string) (gateway, error)
-	if o.inproc {
-		gw, err = startInprocGateway(d.IMAPAddr())
-		newGW = func(_, upstream string) (gateway, error) { return startInprocGateway(upstream) }
-	} else {
-		dir, derr := os.MkdirTemp("", "pbbench")
-		if derr != nil {
-			return derr
-		}
-		defer os.RemoveAll(dir)
-		fmt.Fprintf(out, "building ./proxy ...\n")
-		if bin, err = buildGateway(dir); err != nil {
-			return err
-		}
-		startGW := func() (gateway, error) { return startProcGateway(bin, dir, d.IMAPAddr()) }
-		newGW = func(name, upstream string) (gateway, error) {
-			sub, err := os.MkdirTemp(dir, name)
-			if err != nil {
-				return nil, err
-			}
-			return startProcGateway(bin, sub, upstream)
-		}
-		gw, err = startGW()
-		e.restart = func() error {
-			e.gw.Close()
-			g, err := startGW()
-			if err != nil {
-				return err
-			}
-			e.gw = g
-			return nil
-		}
-	}
+	newGW, cleanup, err := startGateways(o, d, e, out)
+	defer cleanup()
 	if err != nil {
 		return err
 	}
-	e.gw = gw
 	defer func() { e.gw.Close() }()
 
 	res := &results{
@@ -251,7 +191,103 @@ func runDovecot(o options, out io.Writer) (err error) {
 		Gateway:   map[bool]string{true: "in-process", false: "separate process built from ./proxy"}[o.inproc],
 		Imapc:     imapcNote,
 	}
-	scs = buildScenarios(lay, want, med, c64)
+	if err := measure(o, e, d, lay, want, buildScenarios(lay, want, med, c64), res, newGW, out); err != nil {
+		return err
+	}
+	res.finish()
+	res.print(out)
+	if o.jsonPath != "" {
+		if err := res.writeJSON(o.jsonPath); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "wrote %s\n", o.jsonPath)
+	}
+	return nil
+}
+
+// benchUsers are the mailboxes the layout needs: u1k and the servers
+// user always, u100k for the large mailbox, and one per session of the
+// concurrent scenarios (med, c64).
+func benchUsers(lay layout) (users []dovecottest.User, med, c64 []string) {
+	users = []dovecottest.User{{Name: "u1k", Password: benchPassword}, {Name: serversUser, Password: benchPassword}}
+	if lay.n100k > 0 {
+		users = append(users, dovecottest.User{Name: "u100k", Password: benchPassword})
+	}
+	for i := range lay.medUsers {
+		med = append(med, fmt.Sprintf("m%d", i))
+	}
+	for i := range lay.conc64 {
+		c64 = append(c64, fmt.Sprintf("c%d", i))
+	}
+	for _, u := range append(append([]string{}, med...), c64...) {
+		users = append(users, dovecottest.User{Name: u, Password: benchPassword})
+	}
+	return users, med, c64
+}
+
+// startImapc starts Dovecot's imapc POP3 gateway for the scenarios that
+// compare with it, into e; the note says how it was set up, or why it
+// is not measured. stop is never nil.
+func startImapc(o options, want map[string]bool, d *dovecottest.Dovecot, e *env, out io.Writer) (note string, stop func()) {
+	stop = func() {}
+	if !o.imapc || !(want["list1k"] || want["retr1"] || want["retr16"]) {
+		return "", stop
+	}
+	g, stopImapc, err := dovecottest.StartImapcGatewayForBench(logHost{os.Stderr}, d, dovecottest.ImapcOptions{})
+	if err != nil {
+		fmt.Fprintf(out, "note: Dovecot's imapc POP3 gateway could not start, continuing without it: %v\n", err)
+		return fmt.Sprintf("not measured: %v", err), stop
+	}
+	e.imapcAddr, e.imapcPGID = g.POP3Addr(), g.PID()
+	fmt.Fprintf(out, "Dovecot imapc POP3 gateway on %s\n", g.POP3Addr())
+	return imapcRecipe, stopImapc
+}
+
+// startGateways starts the gateway in front of d into e.gw (in process,
+// or the binary built from ./proxy, which e.restart can restart) and
+// returns how to start another one the same way. cleanup is never nil
+// and runs after e.gw is closed.
+func startGateways(o options, d *dovecottest.Dovecot, e *env, out io.Writer) (newGW func(name, upstream string) (gateway, error), cleanup func(), err error) {
+	cleanup = func() {}
+	if o.inproc {
+		e.gw, err = startInprocGateway(d.IMAPAddr())
+		newGW = func(_, upstream string) (gateway, error) { return startInprocGateway(upstream) }
+		return newGW, cleanup, err
+	}
+	dir, err := os.MkdirTemp("", "pbbench")
+	if err != nil {
+		return nil, cleanup, err
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	fmt.Fprintf(out, "building ./proxy ...\n")
+	bin, err := buildGateway(dir)
+	if err != nil {
+		return nil, cleanup, err
+	}
+	startGW := func() (gateway, error) { return startProcGateway(bin, dir, d.IMAPAddr()) }
+	newGW = func(name, upstream string) (gateway, error) {
+		sub, err := os.MkdirTemp(dir, name)
+		if err != nil {
+			return nil, err
+		}
+		return startProcGateway(bin, sub, upstream)
+	}
+	e.restart = func() error {
+		e.gw.Close()
+		g, err := startGW()
+		if err != nil {
+			return err
+		}
+		e.gw = g
+		return nil
+	}
+	e.gw, err = startGW()
+	return newGW, cleanup, err
+}
+
+// measure runs the selected scenarios round after round, then the
+// profiles, memory and servers measurements, into res.
+func measure(o options, e *env, d *dovecottest.Dovecot, lay layout, want map[string]bool, scs []*scenario, res *results, newGW func(name, upstream string) (gateway, error), out io.Writer) error {
 	if len(scs) > 0 {
 		first := 0
 		if !o.warmup {
@@ -285,14 +321,6 @@ func runDovecot(o options, out io.Writer) (err error) {
 		}
 		sr.NotRun = notRun
 		res.Servers = sr
-	}
-	res.finish()
-	res.print(out)
-	if o.jsonPath != "" {
-		if err := res.writeJSON(o.jsonPath); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "wrote %s\n", o.jsonPath)
 	}
 	return nil
 }
