@@ -176,45 +176,55 @@ func (c *Config) validateAuth() []error {
 	}
 	switch a.UpstreamAuth {
 	case UpstreamMaster:
-		if a.MasterUser == "" {
-			check(&fieldError{key: "auth.master_user", at: "auth.upstream_auth", msg: "is required for upstream_auth = \"master\""})
-		} else {
-			check(validText("auth.master_user", a.MasterUser, 1, 200))
-		}
-		if a.MasterPasswordFile == "" {
-			check(&fieldError{key: "auth.master_password_file", at: "auth.upstream_auth", msg: "is required for upstream_auth = \"master\""})
-		} else {
-			check(secretFile("auth.master_password_file", a.MasterPasswordFile))
-		}
+		a.validateMaster(check)
 	case UpstreamOAuth2:
-		o := &a.OAuth2
-		switch o.Provider {
-		case "":
-			check(&fieldError{key: "auth.oauth2.provider", at: "auth.mode", msg: "is required for upstream_auth = \"oauth2\": microsoft | google | oidc"})
-		case "oidc":
-			if o.Issuer == demoIssuer {
-				if c.Upstream.Address != demoAddress {
-					check(invalid("auth.oauth2.issuer", "\"demo\" needs upstream.address = \"demo\""))
-				}
-				check(validListen("auth.oauth2.demo_listen", o.DemoListen))
-				break
-			}
-			if !strings.HasPrefix(o.Issuer, "https://") && !strings.HasPrefix(o.Issuer, "http://") {
-				check(&fieldError{key: "auth.oauth2.issuer", at: "auth.oauth2.provider", msg: "is required for provider = \"oidc\" (an https:// URL)"})
-			}
-		}
-		if o.ClientID == "" && o.Issuer != demoIssuer {
-			check(&fieldError{key: "auth.oauth2.client_id", at: "auth.oauth2.provider", msg: "is required"})
-		} else if o.ClientID != "" {
-			check(validText("auth.oauth2.client_id", o.ClientID, 1, 500))
-		}
-		if o.ClientSecretFile != "" && o.Issuer != demoIssuer {
-			check(secretFile("auth.oauth2.client_secret_file", o.ClientSecretFile))
-		} else if o.Grant == GrantClientCredentials {
-			check(&fieldError{key: "auth.oauth2.client_secret_file", at: "auth.oauth2.grant", msg: "is required for grant = \"client_credentials\""})
-		}
+		c.validateOAuth2(check)
 	}
 	return errs
+}
+
+// validateMaster checks the keys of upstream_auth = "master".
+func (a *AuthConfig) validateMaster(check func(error)) {
+	if a.MasterUser == "" {
+		check(&fieldError{key: "auth.master_user", at: "auth.upstream_auth", msg: "is required for upstream_auth = \"master\""})
+	} else {
+		check(validText("auth.master_user", a.MasterUser, 1, 200))
+	}
+	if a.MasterPasswordFile == "" {
+		check(&fieldError{key: "auth.master_password_file", at: "auth.upstream_auth", msg: "is required for upstream_auth = \"master\""})
+	} else {
+		check(secretFile("auth.master_password_file", a.MasterPasswordFile))
+	}
+}
+
+// validateOAuth2 checks [auth.oauth2] for upstream_auth = "oauth2".
+func (c *Config) validateOAuth2(check func(error)) {
+	o := &c.Auth.OAuth2
+	switch o.Provider {
+	case "":
+		check(&fieldError{key: "auth.oauth2.provider", at: "auth.mode", msg: "is required for upstream_auth = \"oauth2\": microsoft | google | oidc"})
+	case "oidc":
+		if o.Issuer == demoIssuer {
+			if c.Upstream.Address != demoAddress {
+				check(invalid("auth.oauth2.issuer", "\"demo\" needs upstream.address = \"demo\""))
+			}
+			check(validListen("auth.oauth2.demo_listen", o.DemoListen))
+			break
+		}
+		if !strings.HasPrefix(o.Issuer, "https://") && !strings.HasPrefix(o.Issuer, "http://") {
+			check(&fieldError{key: "auth.oauth2.issuer", at: "auth.oauth2.provider", msg: "is required for provider = \"oidc\" (an https:// URL)"})
+		}
+	}
+	if o.ClientID == "" && o.Issuer != demoIssuer {
+		check(&fieldError{key: "auth.oauth2.client_id", at: "auth.oauth2.provider", msg: "is required"})
+	} else if o.ClientID != "" {
+		check(validText("auth.oauth2.client_id", o.ClientID, 1, 500))
+	}
+	if o.ClientSecretFile != "" && o.Issuer != demoIssuer {
+		check(secretFile("auth.oauth2.client_secret_file", o.ClientSecretFile))
+	} else if o.Grant == GrantClientCredentials {
+		check(&fieldError{key: "auth.oauth2.client_secret_file", at: "auth.oauth2.grant", msg: "is required for grant = \"client_credentials\""})
+	}
 }
 
 // secretFile checks that a file holding a secret can be read, is not
