@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/popbridge/popbridge/internal/enum"
 	"github.com/popbridge/popbridge/vault"
 	"github.com/popbridge/popbridge/vault/oauth"
 )
@@ -94,34 +95,34 @@ var (
 )
 
 // UnmarshalText implements encoding.TextUnmarshaler.
-func (v *AuthMode) UnmarshalText(b []byte) error { return parseValue(v, b, authModes) }
+func (v *AuthMode) UnmarshalText(b []byte) error { return enum.Parse(v, b, authModes) }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
-func (v *UpstreamAuth) UnmarshalText(b []byte) error { return parseValue(v, b, upstreamAuths) }
+func (v *UpstreamAuth) UnmarshalText(b []byte) error { return enum.Parse(v, b, upstreamAuths) }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
-func (v *AuthMechanism) UnmarshalText(b []byte) error { return parseValue(v, b, authMechanisms) }
+func (v *AuthMechanism) UnmarshalText(b []byte) error { return enum.Parse(v, b, authMechanisms) }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
-func (v *OAuthProvider) UnmarshalText(b []byte) error { return parseValue(v, b, oauthProviders) }
+func (v *OAuthProvider) UnmarshalText(b []byte) error { return enum.Parse(v, b, oauthProviders) }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
-func (v *OAuthGrant) UnmarshalText(b []byte) error { return parseValue(v, b, oauthGrants) }
+func (v *OAuthGrant) UnmarshalText(b []byte) error { return enum.Parse(v, b, oauthGrants) }
 
 // Check reports whether v is one of the allowed values.
-func (v AuthMode) Check() error { return checkValue(v, authModes) }
+func (v AuthMode) Check() error { return enum.Check(v, authModes) }
 
 // Check reports whether v is one of the allowed values.
-func (v UpstreamAuth) Check() error { return checkValue(v, upstreamAuths) }
+func (v UpstreamAuth) Check() error { return enum.Check(v, upstreamAuths) }
 
 // Check reports whether v is one of the allowed values.
-func (v AuthMechanism) Check() error { return checkValue(v, authMechanisms) }
+func (v AuthMechanism) Check() error { return enum.Check(v, authMechanisms) }
 
 // Check reports whether v is one of the allowed values.
-func (v OAuthProvider) Check() error { return checkValue(v, oauthProviders) }
+func (v OAuthProvider) Check() error { return enum.Check(v, oauthProviders) }
 
 // Check reports whether v is one of the allowed values.
-func (v OAuthGrant) Check() error { return checkValue(v, oauthGrants) }
+func (v OAuthGrant) Check() error { return enum.Check(v, oauthGrants) }
 
 func defaultAuthConfig() AuthConfig {
 	return AuthConfig{

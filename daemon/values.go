@@ -1,10 +1,10 @@
 package daemon
 
 import (
-	"fmt"
 	"reflect"
-	"slices"
 	"strings"
+
+	"github.com/popbridge/popbridge/internal/enum"
 )
 
 // The daemon's own keys with a fixed set of values. Like imapback's
@@ -44,47 +44,28 @@ var (
 )
 
 // UnmarshalText implements encoding.TextUnmarshaler.
-func (p *PlaintextPolicy) UnmarshalText(b []byte) error { return parseValue(p, b, plaintextPolicies) }
+func (p *PlaintextPolicy) UnmarshalText(b []byte) error { return enum.Parse(p, b, plaintextPolicies) }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
-func (m *UserModifier) UnmarshalText(b []byte) error { return parseValue(m, b, userModifiers) }
+func (m *UserModifier) UnmarshalText(b []byte) error { return enum.Parse(m, b, userModifiers) }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
-func (l *LogLevel) UnmarshalText(b []byte) error { return parseValue(l, b, logLevels) }
+func (l *LogLevel) UnmarshalText(b []byte) error { return enum.Parse(l, b, logLevels) }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
-func (f *LogFormat) UnmarshalText(b []byte) error { return parseValue(f, b, logFormats) }
+func (f *LogFormat) UnmarshalText(b []byte) error { return enum.Parse(f, b, logFormats) }
 
 // Check reports whether p is one of the allowed values.
-func (p PlaintextPolicy) Check() error { return checkValue(p, plaintextPolicies) }
+func (p PlaintextPolicy) Check() error { return enum.Check(p, plaintextPolicies) }
 
 // Check reports whether m is one of the allowed values.
-func (m UserModifier) Check() error { return checkValue(m, userModifiers) }
+func (m UserModifier) Check() error { return enum.Check(m, userModifiers) }
 
 // Check reports whether l is one of the allowed values.
-func (l LogLevel) Check() error { return checkValue(l, logLevels) }
+func (l LogLevel) Check() error { return enum.Check(l, logLevels) }
 
 // Check reports whether f is one of the allowed values.
-func (f LogFormat) Check() error { return checkValue(f, logFormats) }
-
-func parseValue[T ~string](dst *T, b []byte, allowed []T) error {
-	if err := checkValue(T(b), allowed); err != nil {
-		return err
-	}
-	*dst = T(b)
-	return nil
-}
-
-func checkValue[T ~string](v T, allowed []T) error {
-	if slices.Contains(allowed, v) {
-		return nil
-	}
-	names := make([]string, len(allowed))
-	for i, a := range allowed {
-		names[i] = string(a)
-	}
-	return fmt.Errorf("%q is not one of %s", v, strings.Join(names, " | "))
-}
+func (f LogFormat) Check() error { return enum.Check(f, logFormats) }
 
 // checker is a value that knows its allowed values.
 type checker interface{ Check() error }

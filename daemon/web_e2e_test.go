@@ -2,12 +2,10 @@ package daemon
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/popbridge/popbridge/internal/browsertest"
 	"github.com/popbridge/popbridge/internal/dovecottest"
 	"github.com/popbridge/popbridge/internal/oidctest"
 	"github.com/popbridge/popbridge/vault"
@@ -31,7 +30,7 @@ import (
 // login is refused with [AUTH].
 func TestWebDeviceDovecotEndToEnd(t *testing.T) {
 	curl := requireCurl(t)
-	chromium := requireChromium(t)
+	browsertest.Require(t) // before Dovecot and the provider start
 	op := startProvider(t)
 	d := dovecottest.StartWith(t, dovecottest.Options{OAuth2: &dovecottest.OAuth2{
 		IntrospectionURL: op.IntrospectionURL(),
@@ -54,20 +53,20 @@ func TestWebDeviceDovecotEndToEnd(t *testing.T) {
 	// The provider knows the page's redirect URI, as an admin registers it.
 	op.AddRedirectURI(publicURL + "/callback")
 
-	b := startBrowser(t, chromium)
+	b := browsertest.Start(t)
 	ctx := context.Background()
 
 	// Sign in at the provider's login page; the first sign-in enrols.
-	b.run("start page", chromedp.Navigate(publicURL+"/"), chromedp.WaitVisible(chromedp.CSS(`a.button.primary`)))
-	b.run("provider login page",
+	b.Run("start page", chromedp.Navigate(publicURL+"/"), chromedp.WaitVisible(chromedp.CSS(`a.button.primary`)))
+	b.Run("provider login page",
 		chromedp.Click(chromedp.CSS(`a.button.primary`)),
 		chromedp.WaitVisible(chromedp.CSS(`input[name="username"]`)),
 		chromedp.SendKeys(chromedp.CSS(`input[name="username"]`), vaultUser),
 		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), vaultUserPW))
-	b.run("signed in",
+	b.Run("signed in",
 		chromedp.Click(chromedp.CSS(`button`)),
 		chromedp.WaitVisible(chromedp.CSS(`form.signout`)))
-	if got := b.text("h1"); got != "Your devices" {
+	if got := b.Text("h1"); got != "Your devices" {
 		t.Fatalf("page after sign-in: heading %q, want Your devices", got)
 	}
 	u, err := e.gw.vault.store.GetUser(ctx, vaultUser)
@@ -76,11 +75,11 @@ func TestWebDeviceDovecotEndToEnd(t *testing.T) {
 	}
 
 	// A device password, shown once.
-	b.run("create phone",
+	b.Run("create phone",
 		chromedp.SendKeys(chromedp.CSS(`#name`), "phone"),
 		chromedp.Click(chromedp.CSS(`form.add button`)),
 		chromedp.WaitVisible(chromedp.CSS(`#password`)))
-	pw := b.read("read the password", chromedp.Value(chromedp.CSS(`#password`)))
+	pw := b.Read("read the password", chromedp.Value(chromedp.CSS(`#password`)))
 	if !devicePwRE.MatchString("  " + pw) {
 		t.Fatalf("device password on the page: got %q, want XXXXX-XXXXX-XXXXX-XXXXX", pw)
 	}
@@ -107,10 +106,10 @@ func TestWebDeviceDovecotEndToEnd(t *testing.T) {
 	}
 
 	// Revoke it in the page; the next login is refused.
-	b.run("revoke phone",
+	b.Run("revoke phone",
 		chromedp.Click(chromedp.CSS(`button[aria-label="Revoke phone"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`.notice`)))
-	if got := b.text(".notice"); !strings.Contains(got, "Revoked phone") {
+	if got := b.Text(".notice"); !strings.Contains(got, "Revoked phone") {
 		t.Errorf("notice after revoke: got %q, want Revoked phone", got)
 	}
 	got, stderr, err = retr(pw)
@@ -120,131 +119,6 @@ func TestWebDeviceDovecotEndToEnd(t *testing.T) {
 	if !strings.Contains(stderr, "< -ERR [AUTH] ") {
 		t.Fatalf("curl after revoke: %v; want a -ERR [AUTH] reply in:\n%s", err, stderr)
 	}
-}
-
-// requireChromium finds Debian's chromium; without it the test skips,
-// except under CI=true where it fails.
-func requireChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	dovecottest.SkipOrFail(t, "chromium not found (apt-get install chromium)")
-	return ""
-}
-
-// browser is a headless Chromium with a fresh profile, driven over the
-// DevTools protocol. It keeps a screenshot of every step, written out
-// (PNG) if the test fails.
-type browser struct {
-	t     *testing.T
-	ctx   context.Context
-	shots []browserShot
-}
-
-type browserShot struct {
-	name string
-	png  []byte
-}
-
-func startBrowser(t *testing.T, path string) *browser {
-	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox, // root in CI containers
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("metrics-recording-only", true),
-		chromedp.Flag("password-store", "basic"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1100, 820),
-	}
-	// A bound on the whole browser session, so a hang cannot stall the
-	// suite; no step's speed is asserted.
-	base, cancelBase := context.WithTimeout(context.Background(), 2*time.Minute)
-	actx, cancelAlloc := chromedp.NewExecAllocator(base, opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	b := &browser{t: t, ctx: ctx}
-	t.Cleanup(func() {
-		if t.Failed() {
-			b.snap("at-failure")
-			b.writeShots()
-		}
-		cancelCtx()
-		cancelAlloc()
-		cancelBase()
-	})
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	return b
-}
-
-// run runs actions; on error it fails the test, naming the step.
-func (b *browser) run(step string, actions ...chromedp.Action[chromedp.Void]) {
-	b.t.Helper()
-	if err := chromedp.Do(b.ctx, actions...); err != nil {
-		b.snap(step)
-		b.t.Fatalf("%s: %v", step, err)
-	}
-	b.snap(step)
-}
-
-// read runs an action that reads a string.
-func (b *browser) read(step string, a chromedp.Action[string]) string {
-	b.t.Helper()
-	s, err := chromedp.Run(b.ctx, a)
-	if err != nil {
-		b.snap(step)
-		b.t.Fatalf("%s: %v", step, err)
-	}
-	return s
-}
-
-func (b *browser) text(sel string) string {
-	b.t.Helper()
-	return b.read("read "+sel, chromedp.Text(chromedp.CSS(sel), chromedp.NodeVisible))
-}
-
-// snap keeps a full-page PNG of the current page.
-func (b *browser) snap(name string) {
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
-	if err == nil {
-		b.shots = append(b.shots, browserShot{name, png})
-	}
-}
-
-// writeShots writes the screenshots to $POPBRIDGE_FAILURE_SHOTS, or a
-// new temporary directory.
-func (b *browser) writeShots() {
-	dir := os.Getenv("POPBRIDGE_FAILURE_SHOTS")
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "popbridge-web-shots-"); err != nil {
-			b.t.Logf("cannot keep screenshots: %v", err)
-			return
-		}
-	}
-	for i, s := range b.shots {
-		name := fmt.Sprintf("%02d-%s.png", i, strings.Map(func(r rune) rune {
-			if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
-				return r
-			}
-			return '-'
-		}, strings.ToLower(s.name)))
-		os.WriteFile(filepath.Join(dir, name), s.png, 0o644)
-	}
-	b.t.Logf("screenshots of every step: %s", dir)
 }
 
 // TestWebVaultDemo: with the vault demo's issuer, the page signs in at

@@ -2,8 +2,8 @@ package imapback
 
 import (
 	"fmt"
-	"slices"
-	"strings"
+
+	"github.com/popbridge/popbridge/internal/enum"
 )
 
 // The allowed values of Config's and Policy's named types, listed once.
@@ -19,56 +19,34 @@ var (
 )
 
 // UnmarshalText implements encoding.TextUnmarshaler.
-func (s *Security) UnmarshalText(b []byte) error { return parseValue(s, b, securities) }
+func (s *Security) UnmarshalText(b []byte) error { return enum.Parse(s, b, securities) }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
-func (p *DeletePolicy) UnmarshalText(b []byte) error { return parseValue(p, b, deletePolicies) }
+func (p *DeletePolicy) UnmarshalText(b []byte) error { return enum.Parse(p, b, deletePolicies) }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
-func (p *SeenPolicy) UnmarshalText(b []byte) error { return parseValue(p, b, seenPolicies) }
+func (p *SeenPolicy) UnmarshalText(b []byte) error { return enum.Parse(p, b, seenPolicies) }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
-func (s *UIDLScheme) UnmarshalText(b []byte) error { return parseValue(s, b, uidlSchemes) }
+func (s *UIDLScheme) UnmarshalText(b []byte) error { return enum.Parse(s, b, uidlSchemes) }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
-func (w *Window) UnmarshalText(b []byte) error { return parseValue(w, b, windows) }
+func (w *Window) UnmarshalText(b []byte) error { return enum.Parse(w, b, windows) }
 
 // Check reports whether s is one of the allowed values.
-func (s Security) Check() error { return checkValue(s, securities) }
+func (s Security) Check() error { return enum.Check(s, securities) }
 
 // Check reports whether p is one of the allowed values.
-func (p DeletePolicy) Check() error { return checkValue(p, deletePolicies) }
+func (p DeletePolicy) Check() error { return enum.Check(p, deletePolicies) }
 
 // Check reports whether p is one of the allowed values.
-func (p SeenPolicy) Check() error { return checkValue(p, seenPolicies) }
+func (p SeenPolicy) Check() error { return enum.Check(p, seenPolicies) }
 
 // Check reports whether s is one of the allowed values.
-func (s UIDLScheme) Check() error { return checkValue(s, uidlSchemes) }
+func (s UIDLScheme) Check() error { return enum.Check(s, uidlSchemes) }
 
 // Check reports whether w is one of the allowed values.
-func (w Window) Check() error { return checkValue(w, windows) }
-
-func parseValue[T ~string](dst *T, b []byte, allowed []T) error {
-	v := T(b)
-	if err := checkValue(v, allowed); err != nil {
-		return err
-	}
-	*dst = v
-	return nil
-}
-
-// checkValue's message is what a config file's author reads after the
-// key: `"shred" is not one of flag | keyword | ...`.
-func checkValue[T ~string](v T, allowed []T) error {
-	if slices.Contains(allowed, v) {
-		return nil
-	}
-	names := make([]string, len(allowed))
-	for i, a := range allowed {
-		names[i] = string(a)
-	}
-	return fmt.Errorf("%q is not one of %s", v, strings.Join(names, " | "))
-}
+func (w Window) Check() error { return enum.Check(w, windows) }
 
 // CheckKeyword reports whether kw is a flag-keyword (RFC 3501 section 9:
 // an atom, 1..100 octets; no atom-specials, no "\").
