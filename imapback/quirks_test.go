@@ -206,7 +206,13 @@ func TestGoIMAPRejectsExpunged(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Noop().Wait(); err == nil {
+	err = c.Noop().Wait()
+	// Let the script finish before the test's cleanup closes the server's
+	// side: closing it mid-script fails the script's write.
+	if !srv.WaitDone(0, 10*time.Second) {
+		t.Error("the fake server's script did not end")
+	}
+	if err == nil {
 		t.Skip("go-imap now accepts * n EXPUNGED; the filter in quirks.go is no longer needed")
 	}
 }
