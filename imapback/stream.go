@@ -35,6 +35,7 @@ type retrStream struct {
 	lit     imap.LiteralReader
 	uid     imap.UID // UID item seen in msg so far (0: not yet)
 	start   time.Time
+	ctx     context.Context // Open's: once it is done, Read fails
 	stopCtx func() bool
 
 	mu       sync.Mutex
@@ -56,7 +57,7 @@ var errStreamClosed = errors.New("stream closed before its end")
 // that only may mean it is gone (no data, a NO without a code: gone.go).
 // Callers hold m.mu.
 func (m *maildrop) openRetr(ctx context.Context, index int, e entry) (io.ReadCloser, error) {
-	s := &retrStream{m: m, e: e, index: index, start: time.Now()}
+	s := &retrStream{m: m, e: e, index: index, start: time.Now(), ctx: ctx}
 	m.conn.begin()
 	s.stopCtx = context.AfterFunc(ctx, m.kill)
 	s.op = m.startFetch(e.uid, &imap.FetchOptions{
@@ -157,6 +158,13 @@ func (s *retrStream) Read(p []byte) (int, error) {
 	}
 	if s.eof {
 		return 0, io.EOF
+	}
+	// The connection is killed when ctx ends (stopCtx), but what go-imap
+	// has already buffered could still be read to a clean end: a
+	// cancelled stream must never look complete.
+	if err := s.ctx.Err(); err != nil {
+		s.failLocked(fmt.Errorf("reading message: %w", err))
+		return 0, s.err
 	}
 	n, err := s.lit.Read(p)
 	s.n += int64(n)
