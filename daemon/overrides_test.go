@@ -43,6 +43,17 @@ max_age = "36h"
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkParsedViews(t, cfg)
+	checkDefaultViews(t)
+	if expireFor(cfg) != "0 USER" {
+		t.Errorf("EXPIRE before login = %q, want 0 USER (override 2 and the recent modifier show retrieved mail)", expireFor(cfg))
+	}
+}
+
+// checkParsedViews checks the policy, pop3 and override views of the
+// configuration parsed by TestConfigViewsAndOverrides.
+func checkParsedViews(t *testing.T, cfg *Config) {
+	t.Helper()
 	p := cfg.Policy
 	if p.UIDL != "content" || p.UIDLRequired || !p.HideRetrieved || p.MaxMessages != 500 || p.Window != "oldest" || p.MaxAge.Duration != 30*24*time.Hour {
 		t.Errorf("policy = %+v", p)
@@ -57,14 +68,15 @@ max_age = "36h"
 	if ov[1].Policy.HideRetrieved || ov[1].Policy.MaxAge != 36*time.Hour || ov[1].Policy.Delete != "flag" || ov[1].Policy.UIDL != "content" || ov[1].Policy.UIDLRequired {
 		t.Errorf("override 2 = %+v", ov[1])
 	}
+}
 
+// checkDefaultViews checks the views of the default configuration.
+func checkDefaultViews(t *testing.T) {
+	t.Helper()
 	d := defaultConfig()
 	if d.Policy.UIDL != "dovecot" || !d.Policy.UIDLRequired || d.Policy.HideRetrieved || d.Policy.RetrievedKeyword != "$POP3Retrieved" ||
 		len(d.POP3.UserModifiers) != 0 || d.POP3.ModifierSeparator != ":" || expireFor(&d) != "NEVER" {
 		t.Errorf("defaults: %+v %+v", d.Policy, d.POP3)
-	}
-	if expireFor(cfg) != "0 USER" {
-		t.Errorf("EXPIRE before login = %q, want 0 USER (override 2 and the recent modifier show retrieved mail)", expireFor(cfg))
 	}
 }
 

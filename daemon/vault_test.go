@@ -251,7 +251,24 @@ func TestVaultDelegatedEndToEnd(t *testing.T) {
 	enrolOut := e.enroll(t)
 	pw := e.addDevice(t, "phone")
 
-	// Download message 1 and delete message 2 with a real POP3 client.
+	vaultCurlRetrDele(t, e, curl, pw)
+	vaultWrongPassword(t, e)
+	vaultExpiredTokenRefresh(t, e, pw)
+	pw2 := vaultRevokedDevice(t, e)
+
+	// Secrets for the canary checks, read before the grant is revoked.
+	tokens := storedTokens(t, e)
+
+	vaultRevokedGrant(t, e, pw)
+	checkVaultMetrics(t, e)
+	checkVaultCanaries(t, e, enrolOut, map[string]string{"device password": pw, "second device password": pw2,
+		"client secret": oidctest.ClientSecret, "refresh token": tokens.Refresh, "access token": tokens.Access})
+}
+
+// vaultCurlRetrDele downloads message 1 and deletes message 2 with a real
+// POP3 client, and checks the flags upstream.
+func vaultCurlRetrDele(t *testing.T, e *vaultEnv, curl, pw string) {
+	t.Helper()
 	addr := e.gw.POP3Addr()
 	out, err := exec.Command(curl, "--silent", "--show-error", "--max-time", "30",
 		"--user", vaultUser+":"+pw, "pop3://"+addr+"/1").CombinedOutput()
@@ -271,9 +288,12 @@ func TestVaultDelegatedEndToEnd(t *testing.T) {
 	if got := e.op.TokenCalls(oidctest.GrantRefresh); got != 0 {
 		t.Errorf("refreshes after enrolment = %d, want 0 (the enrolled access token is still valid)", got)
 	}
+}
 
-	// A wrong password: the same reply as any failed login, and the
-	// fail2ban line; the provider is not asked.
+// vaultWrongPassword: a wrong password gets the same reply as any failed
+// login, and the fail2ban line; the provider is not asked.
+func vaultWrongPassword(t *testing.T, e *vaultEnv) {
+	t.Helper()
 	c, r := e.login(t, "aaaaa-bbbbb-ccccc-ddddd")
 	if r != "-ERR [AUTH] Authentication failed.\r\n" {
 		t.Errorf("wrong device password: %q, want -ERR [AUTH] Authentication failed.", r)
@@ -282,13 +302,17 @@ func TestVaultDelegatedEndToEnd(t *testing.T) {
 	if !strings.Contains(e.logs.String(), "pop3 login failed") {
 		t.Error("no 'pop3 login failed' line for a wrong device password")
 	}
+}
 
-	// The provider ends the access token before its stated expiry: the
-	// upstream refuses it, the gateway refreshes once and logs in; the
-	// provider rotates the refresh token and the store keeps the new one.
+// vaultExpiredTokenRefresh: the provider ends the access token before its
+// stated expiry: the upstream refuses it, the gateway refreshes once and
+// logs in; the provider rotates the refresh token and the store keeps the
+// new one.
+func vaultExpiredTokenRefresh(t *testing.T, e *vaultEnv, pw string) {
+	t.Helper()
 	enrolled := storedTokens(t, e)
 	e.op.ExpireAccessTokens()
-	c, r = e.login(t, pw)
+	c, r := e.login(t, pw)
 	if !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("login after the provider expired the token: %q", r)
 	}
@@ -307,27 +331,33 @@ func TestVaultDelegatedEndToEnd(t *testing.T) {
 	if got := e.op.TokenCalls(oidctest.GrantRefresh); got != 1 {
 		t.Errorf("refreshes after a cached login = %d, want 1", got)
 	}
+}
 
-	// A second device, revoked: its next login fails like a wrong password.
+// vaultRevokedDevice adds a second device and revokes it: its next login
+// fails like a wrong password. It returns the revoked device's password.
+func vaultRevokedDevice(t *testing.T, e *vaultEnv) string {
+	t.Helper()
 	pw2 := e.addDevice(t, "tablet")
 	if code, _, errOut := e.admin(t, "device", "revoke", vaultUser, "tablet"); code != 0 {
 		t.Fatalf("device revoke: exit %d: %s", code, errOut)
 	}
-	c, r = e.login(t, pw2)
+	c, r := e.login(t, pw2)
 	if r != "-ERR [AUTH] Authentication failed.\r\n" {
 		t.Errorf("revoked device: %q, want -ERR [AUTH] Authentication failed.", r)
 	}
 	c.Cmd("QUIT")
+	return pw2
+}
 
-	// Secrets for the canary checks, read before the grant is revoked.
-	tokens := storedTokens(t, e)
-
-	// The grant revoked at the provider: [SYS/PERM] with the fixed text,
-	// an error line naming the user, nothing changed upstream.
+// vaultRevokedGrant: the grant revoked at the provider gives [SYS/PERM]
+// with the fixed text, an error line naming the user, nothing changed
+// upstream.
+func vaultRevokedGrant(t *testing.T, e *vaultEnv, pw string) {
+	t.Helper()
 	before := e.flags(t)
 	e.op.RevokeUser(vaultUser)
 	e.op.ExpireAccessTokens()
-	c, r = e.login(t, pw)
+	c, r := e.login(t, pw)
 	if r != "-ERR [SYS/PERM] "+textReenroll+"\r\n" {
 		t.Errorf("revoked grant: %q, want -ERR [SYS/PERM] %s", r, textReenroll)
 	}
@@ -342,7 +372,11 @@ func TestVaultDelegatedEndToEnd(t *testing.T) {
 	if code != 0 || !strings.Contains(users, "NEEDS RE-ENROLMENT") {
 		t.Errorf("user list after the revoked grant: exit %d, %q; want NEEDS RE-ENROLMENT", code, users)
 	}
+}
 
+// checkVaultMetrics checks the vault series after the delegated scenario.
+func checkVaultMetrics(t *testing.T, e *vaultEnv) {
+	t.Helper()
 	for series, want := range map[string]float64{
 		`popbridge_vault_logins_total{result="ok"}`:                     4,
 		`popbridge_vault_logins_total{result="failed"}`:                 2,
@@ -355,14 +389,15 @@ func TestVaultDelegatedEndToEnd(t *testing.T) {
 			t.Errorf("%s = %v, want %v", series, got, want)
 		}
 	}
+}
 
-	// Canaries: no secret in the log (every session traced), the
-	// metrics, or what the admin commands printed besides the password
-	// itself once.
+// checkVaultCanaries: no secret in the log (every session traced), the
+// metrics, or what the admin commands printed besides the password
+// itself once.
+func checkVaultCanaries(t *testing.T, e *vaultEnv, enrolOut string, secrets map[string]string) {
+	t.Helper()
 	rec := httptest.NewRecorder()
 	e.gw.metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	secrets := map[string]string{"device password": pw, "second device password": pw2,
-		"client secret": oidctest.ClientSecret, "refresh token": tokens.Refresh, "access token": tokens.Access}
 	for name, s := range secrets {
 		if s == "" {
 			t.Fatalf("canary %s is empty", name)

@@ -58,61 +58,9 @@ func TestScaleOutBehindHAProxy(t *testing.T) {
 	front := freeAddr(t)
 	startHAProxy(t, haproxy, dir, front, gw1.addr, gw2.addr)
 
-	// Workers: each session logs in, downloads two messages, DELEs one
-	// message chosen so that sessions overlap, and QUITs.
-	type outcome struct {
-		deleted map[string]bool // UIDL -> confirmed (true) or maybe (false)
-		bad     []string
-	}
 	const workers, rounds, maxRounds = 6, 6, 200
-	var mu sync.Mutex
-	res := map[string]*outcome{"alice": {deleted: map[string]bool{}}, "bob": {deleted: map[string]bool{}}}
-	session := func(worker, round int) {
-		u := users[worker%len(users)]
-		o := res[u.Name]
-		c, err := dialFrom(front, "127.0.0.9")
-		if err != nil {
-			return // an instance restarting: HAProxy may refuse; nothing was sent
-		}
-		defer c.close()
-		if c.cmd("USER "+u.Name) != "+OK" || c.cmd("PASS "+u.Password) != "+OK" {
-			return
-		}
-		uidls := c.uidl()
-		if len(uidls) == 0 {
-			return
-		}
-		for _, n := range []int{1 + (worker+round)%len(uidls), len(uidls)} {
-			body, ok := c.retr(n)
-			if !ok {
-				return
-			}
-			if !want[u.Name][sha256.Sum256(body)] {
-				mu.Lock()
-				o.bad = append(o.bad, fmt.Sprintf("RETR %d through the balancer was not a seeded message (%d octets)", n, len(body)))
-				mu.Unlock()
-			}
-		}
-		if round >= rounds {
-			c.cmd("QUIT") // later rounds only download: mail stays to check
-			return
-		}
-		// Overlap: workers of one user pick from the first few messages.
-		n := 1 + (worker*7+round)%min(len(uidls), 6)
-		if c.cmd(fmt.Sprintf("DELE %d", n)) != "+OK" {
-			return
-		}
-		mu.Lock()
-		if _, done := o.deleted[uidls[n-1]]; !done {
-			o.deleted[uidls[n-1]] = false // maybe, until QUIT says +OK
-		}
-		mu.Unlock()
-		if c.cmd("QUIT") == "+OK" {
-			mu.Lock()
-			o.deleted[uidls[n-1]] = true
-			mu.Unlock()
-		}
-	}
+	run := &scaleOutRun{users: users, want: want, front: front, rounds: rounds,
+		res: map[string]*scaleOutOutcome{"alice": {deleted: map[string]bool{}}, "bob": {deleted: map[string]bool{}}}}
 
 	// Workers run at least `rounds` sessions each, and go on until the
 	// restart of one instance is over, so sessions run before, during and
@@ -125,7 +73,7 @@ func TestScaleOutBehindHAProxy(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for r := 0; r < maxRounds && (r < rounds || !restarted.Load()); r++ {
-				session(w, r)
+				run.session(w, r)
 				finished.Add(1)
 				if restarted.Load() {
 					afterRestart.Add(1)
@@ -154,46 +102,121 @@ func TestScaleOutBehindHAProxy(t *testing.T) {
 	}
 
 	for _, u := range users {
-		o := res[u.Name]
-		for _, b := range o.bad {
-			t.Errorf("%s: %s", u.Name, b)
-		}
-		present := map[string]bool{}
-		for _, id := range uidlSet(t, d.POP3Addr(), u.Name, u.Password) {
-			present[id] = true
-		}
-		// The reference: Dovecot's own POP3 UIDLs of the seeded mail.
-		confirmed, maybe := 0, 0
-		for id, ok := range o.deleted {
-			if ok {
-				confirmed++
-				if present[id] {
-					t.Errorf("%s: %s was DELE'd with +OK to QUIT but is still there", u.Name, id)
-				}
-			} else {
-				maybe++
-			}
-		}
-		for _, id := range initial[u.Name] {
-			if _, dele := o.deleted[id]; !present[id] && !dele {
-				t.Errorf("%s: %s is gone but no session DELE'd it: mail lost", u.Name, id)
-			}
-		}
-		snap := d.Snapshot(t, u.Name, "INBOX")
-		if len(snap) != len(present) || len(present) > len(initial[u.Name]) {
-			t.Errorf("%s: %d messages over IMAP, %d over POP3, %d seeded", u.Name, len(snap), len(present), len(initial[u.Name]))
-		}
-		if confirmed == 0 {
-			t.Errorf("%s: no session completed a QUIT through the balancer", u.Name)
-		}
+		left, confirmed, maybe := checkScaleOutUser(t, d, u, run.res[u.Name], initial[u.Name])
 		t.Logf("%s: %d messages left, %d deletes confirmed, %d cut during QUIT; restart after %d sessions, %d of %d after it",
-			u.Name, len(snap), confirmed, maybe, restartedAt, afterRestart.Load(), finished.Load())
+			u.Name, left, confirmed, maybe, restartedAt, afterRestart.Load(), finished.Load())
 	}
 	for _, g := range []*balancedGateway{gw1, gw2} {
 		if log := g.log(); !strings.Contains(log, "client=127.0.0.9:") {
 			t.Errorf("%s never logged the real client address 127.0.0.9:\n%s", g.name, tail(log, 4000))
 		}
 	}
+}
+
+// scaleOutOutcome is what the sessions of one user saw.
+type scaleOutOutcome struct {
+	deleted map[string]bool // UIDL -> confirmed (true) or maybe (false)
+	bad     []string
+}
+
+// scaleOutRun holds what the concurrent sessions of
+// TestScaleOutBehindHAProxy share.
+type scaleOutRun struct {
+	users  []dovecottest.User
+	want   map[string]map[[32]byte]bool // user -> sha256 of each seeded message
+	front  string                       // HAProxy's address
+	rounds int                          // rounds that DELE; later ones only download
+
+	mu  sync.Mutex
+	res map[string]*scaleOutOutcome // by user
+}
+
+// session is one worker's session: it logs in, downloads two messages,
+// DELEs one message chosen so that sessions overlap, and QUITs.
+func (s *scaleOutRun) session(worker, round int) {
+	u := s.users[worker%len(s.users)]
+	o := s.res[u.Name]
+	c, err := dialFrom(s.front, "127.0.0.9")
+	if err != nil {
+		return // an instance restarting: HAProxy may refuse; nothing was sent
+	}
+	defer c.close()
+	if c.cmd("USER "+u.Name) != "+OK" || c.cmd("PASS "+u.Password) != "+OK" {
+		return
+	}
+	uidls := c.uidl()
+	if len(uidls) == 0 {
+		return
+	}
+	for _, n := range []int{1 + (worker+round)%len(uidls), len(uidls)} {
+		body, ok := c.retr(n)
+		if !ok {
+			return
+		}
+		if !s.want[u.Name][sha256.Sum256(body)] {
+			s.mu.Lock()
+			o.bad = append(o.bad, fmt.Sprintf("RETR %d through the balancer was not a seeded message (%d octets)", n, len(body)))
+			s.mu.Unlock()
+		}
+	}
+	if round >= s.rounds {
+		c.cmd("QUIT") // later rounds only download: mail stays to check
+		return
+	}
+	// Overlap: workers of one user pick from the first few messages.
+	n := 1 + (worker*7+round)%min(len(uidls), 6)
+	if c.cmd(fmt.Sprintf("DELE %d", n)) != "+OK" {
+		return
+	}
+	s.mu.Lock()
+	if _, done := o.deleted[uidls[n-1]]; !done {
+		o.deleted[uidls[n-1]] = false // maybe, until QUIT says +OK
+	}
+	s.mu.Unlock()
+	if c.cmd("QUIT") == "+OK" {
+		s.mu.Lock()
+		o.deleted[uidls[n-1]] = true
+		s.mu.Unlock()
+	}
+}
+
+// checkScaleOutUser checks one user's mailbox after the run against what
+// the sessions saw and the UIDLs seeded at the start: confirmed deletes
+// are gone, nothing else is. It returns the messages left and the deletes
+// confirmed and maybe.
+func checkScaleOutUser(t *testing.T, d *dovecottest.Dovecot, u dovecottest.User, o *scaleOutOutcome, initial []string) (left, confirmed, maybe int) {
+	t.Helper()
+	for _, b := range o.bad {
+		t.Errorf("%s: %s", u.Name, b)
+	}
+	present := map[string]bool{}
+	for _, id := range uidlSet(t, d.POP3Addr(), u.Name, u.Password) {
+		present[id] = true
+	}
+	// The reference: Dovecot's own POP3 UIDLs of the seeded mail.
+	for id, ok := range o.deleted {
+		if ok {
+			confirmed++
+			if present[id] {
+				t.Errorf("%s: %s was DELE'd with +OK to QUIT but is still there", u.Name, id)
+			}
+		} else {
+			maybe++
+		}
+	}
+	for _, id := range initial {
+		if _, dele := o.deleted[id]; !present[id] && !dele {
+			t.Errorf("%s: %s is gone but no session DELE'd it: mail lost", u.Name, id)
+		}
+	}
+	snap := d.Snapshot(t, u.Name, "INBOX")
+	if len(snap) != len(present) || len(present) > len(initial) {
+		t.Errorf("%s: %d messages over IMAP, %d over POP3, %d seeded", u.Name, len(snap), len(present), len(initial))
+	}
+	if confirmed == 0 {
+		t.Errorf("%s: no session completed a QUIT through the balancer", u.Name)
+	}
+	return len(snap), confirmed, maybe
 }
 
 // balancedGateway is a gateway process behind the balancer; it keeps its

@@ -10,6 +10,7 @@ import (
 
 	"github.com/popbridge/popbridge/imapback"
 	"github.com/popbridge/popbridge/internal/oracle"
+	"github.com/popbridge/popbridge/internal/pop3test"
 	"github.com/popbridge/popbridge/internal/testmail"
 )
 
@@ -35,34 +36,7 @@ func TestDOtherDevices(t *testing.T) {
 				t.Fatalf("A lists %d messages, want %d", len(uidlA), 6)
 			}
 
-			// The other device.
-			c := e.d.Login(t, dUser)
-			if _, err := c.Select("INBOX", nil).Wait(); err != nil {
-				t.Fatal(err)
-			}
-			flags := func(uid imap.UID, f imap.Flag) {
-				t.Helper()
-				if err := c.Store(imap.UIDSetNum(uid), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{f}}, nil).Close(); err != nil {
-					t.Fatal(err)
-				}
-			}
-			flags(2, imap.FlagDeleted)
-			if err := c.UIDExpunge(imap.UIDSetNum(2)).Close(); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := c.Move(imap.UIDSetNum(3), "Archive").Wait(); err != nil {
-				// Dovecot answers NO [TRYCREATE]: create and retry.
-				if err := c.Create("Archive", nil).Wait(); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := c.Move(imap.UIDSetNum(3), "Archive").Wait(); err != nil {
-					t.Fatal(err)
-				}
-			}
-			flags(4, imap.FlagFlagged)
-			flags(5, imap.FlagDeleted)
-			e.d.Deliver(dUser, "INBOX", msgs[6].Raw)
-			c.Close()
+			otherDeviceChanges(t, e, msgs[6].Raw)
 			mid := e.snap("INBOX")
 
 			b := e.login()
@@ -74,21 +48,7 @@ func TestDOtherDevices(t *testing.T) {
 				t.Fatalf("B lists %q", uidlB)
 			}
 
-			again, err := a.UIDL()
-			must(t, err)
-			if !slices.Equal(again, uidlA) {
-				t.Fatalf("A's numbering shifted: %q, was %q", again, uidlA)
-			}
-			got, err := a.Retr(4)
-			must(t, err)
-			if !bytes.Equal(got, testmail.POP3Octets(msgs[3].Served)) {
-				t.Fatal("A: RETR 4 is not the original message 4")
-			}
-			for _, n := range []string{"RETR 2", "RETR 3"} {
-				if l, _ := a.Cmd(n); !strings.HasPrefix(l, "-ERR") || !strings.Contains(l, "expunged") {
-					t.Fatalf("A: %s: %q", n, l)
-				}
-			}
+			checkANotShifted(t, a, uidlA, msgs[3])
 			for _, n := range []string{"DELE 1", "DELE 2", "DELE 4"} {
 				if _, err := a.OK(n); err != nil {
 					t.Fatal(err)
@@ -106,22 +66,85 @@ func TestDOtherDevices(t *testing.T) {
 				t.Fatalf("B QUIT: %q, want prefix %q", l, "+OK")
 			}
 
-			after := e.snap("INBOX")
-			rules := oracle.Rules{Policy: string(pol), Deleted: []uint32{1, 4, 6}, Retrieved: []uint32{4}}
-			checkOracle(t, oracle.Check(mid, after, rules))
-			checkOracle(t, oracle.CheckApplied(after, rules))
-			for _, m := range after {
-				if m.UID == 5 && !slices.Contains(m.Flags, `\Deleted`) {
-					t.Fatalf("the other device's pending \\Deleted was lost: %v", m)
-				}
-			}
-			if !slices.ContainsFunc(after, func(m oracle.Msg) bool { return m.UID == 5 }) ||
-				!slices.ContainsFunc(after, func(m oracle.Msg) bool { return m.UID == 7 }) {
-				t.Fatalf("UID 5 or 7 gone: %v", after)
-			}
-			if pol == imapback.DeleteTrash {
-				checkOracle(t, oracle.CheckCopied(mid, after, e.snap("Trash")))
-			}
+			checkOtherDevicesResult(t, e, pol, mid, e.snap("INBOX"))
 		})
+	}
+}
+
+// otherDeviceChanges is the other IMAP device: it expunges UID 2, moves
+// UID 3 to Archive, flags UID 4, marks UID 5 \Deleted without expunging
+// it, and delivers new mail (UID 7).
+func otherDeviceChanges(t *testing.T, e *denv, newMail []byte) {
+	t.Helper()
+	c := e.d.Login(t, dUser)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	flags := func(uid imap.UID, f imap.Flag) {
+		t.Helper()
+		if err := c.Store(imap.UIDSetNum(uid), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{f}}, nil).Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flags(2, imap.FlagDeleted)
+	if err := c.UIDExpunge(imap.UIDSetNum(2)).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Move(imap.UIDSetNum(3), "Archive").Wait(); err != nil {
+		// Dovecot answers NO [TRYCREATE]: create and retry.
+		if err := c.Create("Archive", nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Move(imap.UIDSetNum(3), "Archive").Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flags(4, imap.FlagFlagged)
+	flags(5, imap.FlagDeleted)
+	e.d.Deliver(dUser, "INBOX", newMail)
+	c.Close()
+}
+
+// checkANotShifted checks that session A's numbering never shifted: the
+// same UIDL listing, RETR 4 is still the original message 4, RETR 2 and
+// 3 answer "expunged".
+func checkANotShifted(t *testing.T, a *pop3test.Conn, uidlA []string, msg4 testmail.Message) {
+	t.Helper()
+	again, err := a.UIDL()
+	must(t, err)
+	if !slices.Equal(again, uidlA) {
+		t.Fatalf("A's numbering shifted: %q, was %q", again, uidlA)
+	}
+	got, err := a.Retr(4)
+	must(t, err)
+	if !bytes.Equal(got, testmail.POP3Octets(msg4.Served)) {
+		t.Fatal("A: RETR 4 is not the original message 4")
+	}
+	for _, n := range []string{"RETR 2", "RETR 3"} {
+		if l, _ := a.Cmd(n); !strings.HasPrefix(l, "-ERR") || !strings.Contains(l, "expunged") {
+			t.Fatalf("A: %s: %q", n, l)
+		}
+	}
+}
+
+// checkOtherDevicesResult checks that the union {1, 4, 6} got the
+// policy's effect and nothing else changed: UID 5 keeps its pending
+// \Deleted, UID 7 is untouched.
+func checkOtherDevicesResult(t *testing.T, e *denv, pol imapback.DeletePolicy, mid, after []oracle.Msg) {
+	t.Helper()
+	rules := oracle.Rules{Policy: string(pol), Deleted: []uint32{1, 4, 6}, Retrieved: []uint32{4}}
+	checkOracle(t, oracle.Check(mid, after, rules))
+	checkOracle(t, oracle.CheckApplied(after, rules))
+	for _, m := range after {
+		if m.UID == 5 && !slices.Contains(m.Flags, `\Deleted`) {
+			t.Fatalf("the other device's pending \\Deleted was lost: %v", m)
+		}
+	}
+	if !slices.ContainsFunc(after, func(m oracle.Msg) bool { return m.UID == 5 }) ||
+		!slices.ContainsFunc(after, func(m oracle.Msg) bool { return m.UID == 7 }) {
+		t.Fatalf("UID 5 or 7 gone: %v", after)
+	}
+	if pol == imapback.DeleteTrash {
+		checkOracle(t, oracle.CheckCopied(mid, after, e.snap("Trash")))
 	}
 }

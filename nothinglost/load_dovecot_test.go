@@ -83,19 +83,7 @@ func TestDConnectionLoad(t *testing.T) {
 		loris       = 40
 		authTimeout = 5 * time.Second
 	)
-	// Thousands of idle connections: both ends live in this process, so
-	// it needs two descriptors each.
-	idle := 2000
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < lim.Max {
-		lim.Cur = lim.Max
-		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
-		syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
-	}
-	if room := int(lim.Cur)/2 - 500; room < idle {
-		t.Logf("descriptor limit %d: %d idle connections instead of %d", lim.Cur, room, idle)
-		idle = max(room, 100)
-	}
+	idle := idleConnections(t)
 	maxConns := idle + 50
 	e := startD(t, imapback.Policy{Delete: imapback.DeleteFlag}, testmail.Ordinary(2), func(o *gwtest.Options) {
 		o.Limits.AuthTimeout = authTimeout
@@ -113,29 +101,9 @@ func TestDConnectionLoad(t *testing.T) {
 	login()
 	base := gwtest.Measure()
 
-	// Slowloris: one byte every 100 ms, never a whole line.
 	lorisDone := make(chan time.Duration, loris)
 	var wg sync.WaitGroup
-	for range loris {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := net.Dial("tcp", e.g.Addr())
-			if err != nil {
-				lorisDone <- -1
-				return
-			}
-			defer c.Close()
-			start := time.Now()
-			for i := 0; i < 100; i++ {
-				if _, err := c.Write([]byte("U")); err != nil {
-					break
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
-			lorisDone <- time.Since(start)
-		}()
-	}
+	startSlowloris(e, loris, &wg, lorisDone)
 
 	var conns []net.Conn
 	defer func() {
@@ -153,11 +121,89 @@ func TestDConnectionLoad(t *testing.T) {
 	login()
 
 	// The burst: some are over the cap and must be refused at once.
-	var refused, greeted int
+	greeted, refused, heap := connectBurst(e, burst)
+	if refused == 0 || greeted+refused != burst {
+		t.Errorf("burst of %d over a cap of %d: %d greeted, %d refused", burst, maxConns, greeted, refused)
+	}
+	if grew := int64(heap.HeapInuse) - int64(base.HeapInuse); grew > int64(idle+burst+loris)<<16 {
+		t.Errorf("heap grew by %d MB with %d connections", grew>>20, idle+burst+loris)
+	}
+	// Once the burst is gone, a normal login works beside the idle ones.
+	time.Sleep(100 * time.Millisecond)
+	login()
+
+	wg.Wait()
+	close(lorisDone)
+	checkSlowlorisCut(t, lorisDone, authTimeout)
+	// The idle ones were cut at the AUTHORIZATION deadline too.
+	for _, c := range conns[:5] {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadAll(c); err != nil {
+			t.Errorf("idle connection: %v", err)
+		}
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	if r, ok := gwtest.WaitBaseline(base, 8, 15*time.Second); !ok {
+		t.Fatalf("resources did not return to baseline: %v, baseline %v", r, base)
+	}
+	t.Log(fmt.Sprintf("burst: %d greeted, %d refused; peak %v", greeted, refused, heap))
+}
+
+// idleConnections raises the descriptor limit to its maximum and returns
+// how many idle connections fit: thousands, but both ends live in this
+// process, so it needs two descriptors each.
+func idleConnections(t *testing.T) int {
+	t.Helper()
+	idle := 2000
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+		syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+	}
+	if room := int(lim.Cur)/2 - 500; room < idle {
+		t.Logf("descriptor limit %d: %d idle connections instead of %d", lim.Cur, room, idle)
+		idle = max(room, 100)
+	}
+	return idle
+}
+
+// startSlowloris starts n slowloris clients: one byte every 100 ms, never
+// a whole line. Each sends how long it lasted on done (-1 if it could not
+// connect) and marks wg done.
+func startSlowloris(e *denv, n int, wg *sync.WaitGroup, done chan<- time.Duration) {
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", e.g.Addr())
+			if err != nil {
+				done <- -1
+				return
+			}
+			defer c.Close()
+			start := time.Now()
+			for i := 0; i < 100; i++ {
+				if _, err := c.Write([]byte("U")); err != nil {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			done <- time.Since(start)
+		}()
+	}
+}
+
+// connectBurst opens size connections at once and counts the greeted and the
+// refused ones; it measures the resources while they are all open, then
+// closes them.
+func connectBurst(e *denv, size int) (greeted, refused int, peak gwtest.Resources) {
 	var mu sync.Mutex
 	var bwg sync.WaitGroup
-	burstConns := make([]net.Conn, burst)
-	for i := range burst {
+	burstConns := make([]net.Conn, size)
+	for i := range size {
 		bwg.Add(1)
 		go func() {
 			defer bwg.Done()
@@ -180,41 +226,22 @@ func TestDConnectionLoad(t *testing.T) {
 		}()
 	}
 	bwg.Wait()
-	heap := gwtest.Measure()
+	peak = gwtest.Measure()
 	for _, c := range burstConns {
 		if c != nil {
 			c.Close()
 		}
 	}
-	if refused == 0 || greeted+refused != burst {
-		t.Errorf("burst of %d over a cap of %d: %d greeted, %d refused", burst, maxConns, greeted, refused)
-	}
-	if grew := int64(heap.HeapInuse) - int64(base.HeapInuse); grew > int64(idle+burst+loris)<<16 {
-		t.Errorf("heap grew by %d MB with %d connections", grew>>20, idle+burst+loris)
-	}
-	// Once the burst is gone, a normal login works beside the idle ones.
-	time.Sleep(100 * time.Millisecond)
-	login()
+	return greeted, refused, peak
+}
 
-	wg.Wait()
-	close(lorisDone)
+// checkSlowlorisCut checks that every slowloris client was dropped at the
+// AUTHORIZATION deadline.
+func checkSlowlorisCut(t *testing.T, lorisDone <-chan time.Duration, authTimeout time.Duration) {
+	t.Helper()
 	for d := range lorisDone {
 		if d < 0 || d > authTimeout+4*time.Second {
 			t.Errorf("slowloris client lasted %v (AuthTimeout %v)", d, authTimeout)
 		}
 	}
-	// The idle ones were cut at the AUTHORIZATION deadline too.
-	for _, c := range conns[:5] {
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := io.ReadAll(c); err != nil {
-			t.Errorf("idle connection: %v", err)
-		}
-	}
-	for _, c := range conns {
-		c.Close()
-	}
-	if r, ok := gwtest.WaitBaseline(base, 8, 15*time.Second); !ok {
-		t.Fatalf("resources did not return to baseline: %v, baseline %v", r, base)
-	}
-	t.Log(fmt.Sprintf("burst: %d greeted, %d refused; peak %v", greeted, refused, heap))
 }
