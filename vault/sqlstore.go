@@ -165,17 +165,23 @@ func (s *sqlStore) GetUser(ctx context.Context, user string) (User, error) {
 
 func (s *sqlStore) ListUsers(ctx context.Context) ([]User, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY name`)
+	return scanAll(rows, err, func(r *sql.Rows) (User, error) { return scanUser(r) })
+}
+
+// scanAll reads every row of a query that returned rows and err, with
+// scan, and closes rows.
+func scanAll[T any](rows *sql.Rows, err error, scan func(*sql.Rows) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []User
+	var out []T
 	for rows.Next() {
-		u, err := scanUser(rows)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, u)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
@@ -277,19 +283,7 @@ func (s *sqlStore) ListDevices(ctx context.Context, user string) ([]Device, erro
 	} else {
 		rows, err = s.db.QueryContext(ctx, s.q(`SELECT `+deviceColumns+` FROM devices WHERE user_name = ? ORDER BY name`), user)
 	}
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Device
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return scanAll(rows, err, func(r *sql.Rows) (Device, error) { return scanDevice(r) })
 }
 
 func (s *sqlStore) RevokeDevice(ctx context.Context, user, name string) error {
@@ -314,21 +308,11 @@ func (s *sqlStore) Authenticate(ctx context.Context, user, password string, clie
 	// minutes then costs one hash per login.
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+deviceColumns+`, pw_hash FROM devices
 		WHERE user_name = ? ORDER BY COALESCE(last_used_us, 0) DESC, id`), user)
+	cands, err := scanAll(rows, err, func(r *sql.Rows) (c candidate, err error) {
+		c.d, err = scanDevice(r, &c.hash)
+		return c, err
+	})
 	if err != nil {
-		return Device{}, err
-	}
-	var cands []candidate
-	for rows.Next() {
-		var c candidate
-		c.d, err = scanDevice(rows, &c.hash)
-		if err != nil {
-			rows.Close()
-			return Device{}, err
-		}
-		cands = append(cands, c)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return Device{}, err
 	}
 
