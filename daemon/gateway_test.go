@@ -5,7 +5,6 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/popbridge/popbridge/imapback"
 	"github.com/popbridge/popbridge/internal/pop3test"
+	"github.com/popbridge/popbridge/internal/syncbuf"
 )
 
 // startDemoGateway runs the gateway exactly as the shipped proxy.toml
@@ -172,19 +172,4 @@ func imapFlags(t *testing.T, addr, user, pass string) [][]imap.Flag {
 }
 
 // logBuffer collects log output written from many goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer = syncbuf.Buffer

@@ -1,7 +1,6 @@
 package imapback
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/popbridge/popbridge/internal/memupstream"
+	"github.com/popbridge/popbridge/internal/syncbuf"
 	"github.com/popbridge/popbridge/pop3front"
 )
 
@@ -27,22 +27,7 @@ func TestMain(m *testing.M) {
 }
 
 // wire is a concurrency-safe recorder of what the upstream read.
-type wire struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *wire) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *wire) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
+type wire struct{ syncbuf.Buffer }
 
 // lines returns the recorded command lines matching re.
 func (w *wire) lines(re string) []string {

@@ -2,7 +2,6 @@ package pop3front
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"io"
 	"log/slog"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/popbridge/popbridge/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) {
@@ -20,22 +21,7 @@ func TestMain(m *testing.M) {
 }
 
 // syncBuffer is a log sink safe for concurrent sessions.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // testServer runs srv on a loopback listener until the test ends.
 func testServer(t testing.TB, srv *Server) string {

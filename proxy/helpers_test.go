@@ -4,11 +4,11 @@ import (
 	"crypto/tls"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/popbridge/popbridge/internal/pop3test"
+	"github.com/popbridge/popbridge/internal/syncbuf"
 	"github.com/popbridge/popbridge/internal/testpki"
 )
 
@@ -18,22 +18,7 @@ import (
 func dialPOP3(t *testing.T, addr string) *pop3test.Client { return pop3test.DialClient(t, addr) }
 
 // logBuffer collects log output written from many goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer = syncbuf.Buffer
 
 func waitLog(t *testing.T, logs *logBuffer, want string) {
 	t.Helper()

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/popbridge/popbridge/internal/oidctest"
+	"github.com/popbridge/popbridge/internal/syncbuf"
 	"github.com/popbridge/popbridge/vault"
 	"github.com/popbridge/popbridge/vault/oauth"
 )
@@ -55,21 +56,7 @@ func (o *countObs) get(k string) int {
 }
 
 // syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // env is a provider, a vault store, and the page served over TLS.
 type env struct {

@@ -3,7 +3,6 @@ package gwtest
 import (
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/popbridge/popbridge/imapback"
 	"github.com/popbridge/popbridge/internal/memupstream"
 	"github.com/popbridge/popbridge/internal/pop3test"
+	"github.com/popbridge/popbridge/internal/syncbuf"
 	"github.com/popbridge/popbridge/pop3front"
 )
 
@@ -30,22 +30,7 @@ func TestZeroOptionsKeepDefaults(t *testing.T) {
 }
 
 // wire collects what the upstream reads, a line at a time.
-type wire struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *wire) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *wire) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
+type wire = syncbuf.Buffer
 
 // TestStartIsTheDaemon: the gateway Start runs is the daemon's: its
 // greeting and CAPA EXPIRE come from package daemon, and Options reach
