@@ -22,6 +22,10 @@ type entry struct {
 	popDeleted    bool // RETR'd, DELE'd and +OK to QUIT
 	popUnsure     bool // RETR'd, DELE'd, QUIT failed (the update may be partial)
 	imapRemoved   bool // an IMAP client expunged it (OK received)
+	// imapExpunging: an IMAP client sent UID EXPUNGE for it, and the
+	// reply never came (the device's deadline closed its connection
+	// first): the expunge may have landed.
+	imapExpunging bool
 	imapMoved     bool // an IMAP client moved it to Archive (OK received)
 	imapDeleted   bool // an IMAP client set \Deleted without expunging
 	corruptRetr   bool // a RETR completed with other bytes: never allowed
@@ -65,7 +69,7 @@ func messageID(msg []byte) string {
 // verdict compares the ledger with where messages are at the end.
 type verdict struct {
 	delivered, inMailbox, inTrash, inArchive    int
-	popDeleted, popUnsure, imapRemoved, pending int
+	popDeleted, popUnsure, imapRemoved, imapUnsure, pending int
 	lost, changed, misplaced, corrupt           int
 	problems                                    []string
 }
@@ -104,6 +108,10 @@ func (l *ledger) judge(found map[string][]place) verdict {
 		ps := found[id]
 		popDel := e.popDeleted || e.popUnsure
 		if len(ps) == 0 {
+			if e.imapExpunging && !e.imapRemoved && !popDel {
+				v.imapUnsure++
+				continue
+			}
 			if !popDel && !e.imapRemoved {
 				bad(&v.lost, "%s (%s): LOST: not in any mailbox, never deleted by a client (%+v)", id, e.user, *e)
 			}

@@ -342,7 +342,7 @@ func (s *soak) imapSession(ctx context.Context, r *rand.Rand) {
 	case 1:
 		// Recorded before: if the expunge lands and its OK is lost, the
 		// message is still accounted for.
-		s.ledger.update(id, func(e *entry) { e.imapDeleted = true })
+		s.ledger.update(id, func(e *entry) { e.imapDeleted, e.imapExpunging = true, true })
 		if c.expunge(uid) == nil {
 			s.imapOps.Add(1)
 			s.ledger.update(id, func(e *entry) { e.imapRemoved = true })
@@ -407,6 +407,7 @@ func (sum Summary) print(out io.Writer, o Options) {
 	row("  deleted by POP3 (+OK)", v.popDeleted)
 	row("  deleted by POP3 (QUIT failed)", v.popUnsure)
 	row("  expunged by IMAP", v.imapRemoved)
+	row("  expunged by IMAP (reply lost)", v.imapUnsure)
 	row("LOST", v.lost)
 	row("changed", v.changed)
 	row("misplaced", v.misplaced)
