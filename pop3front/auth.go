@@ -149,7 +149,6 @@ func (s *session) login(mech, authz, user, pass string) error {
 	s.deleted = make([]bool, len(s.msgs))
 	s.retrieved = make([]bool, len(s.msgs))
 	s.bad = 0
-	s.upgrade = true
 	s.log.Debug("pop3 login", "client", s.clientAddr(), "user", user, "mechanism", mech, "messages", len(s.msgs))
 	s.ok("Logged in.")
 	return nil

@@ -1,6 +1,7 @@
 package pop3front
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -422,3 +423,69 @@ func (o *recObserver) Retrieved(top bool, n int64)            { o.add("retrieved
 func (o *recObserver) Update(deleted int, res string)         { o.add("update %d %s", deleted, res) }
 func (o *recObserver) AuthPenalty(time.Duration)              {}
 func (o *recObserver) TLSHandshake(string, string, error)     {}
+
+// TestMessageInOneWrite: a message that fits the TRANSACTION writer goes
+// out with its +OK line and terminator in one write (one syscall per
+// ordinary message), whether it comes from memory or is streamed; a
+// larger one takes several writes, the terminator in the last.
+func TestMessageInOneWrite(t *testing.T) {
+	line := strings.Repeat("y", 74) + "\r\n"
+	small := strings.Repeat(line, 60<<10/len(line))
+	large := strings.Repeat(line, 300<<10/len(line))
+	for _, writerTo := range []bool{false, true} {
+		be := newFake()
+		be.Msgs = []string{small, large}
+		be.WriterTo = writerTo
+		srv := &Server{Backend: be, Logger: discardLogger()}
+		c1, c2 := net.Pipe()
+		rc := &recordConn{Conn: c1}
+		done := make(chan struct{})
+		go func() { srv.ServeConn(rc); close(done) }()
+		r := bufio.NewReader(c2)
+		send := func(cmd string) string {
+			io.WriteString(c2, cmd+"\r\n")
+			reply, err := readReply(r, cmd, false)
+			if err != nil {
+				t.Fatalf("%s: %v", cmd, err)
+			}
+			return reply
+		}
+		mustLine(t, r)
+		send("USER alice")
+		send("PASS secret")
+		rc.mu.Lock()
+		before := len(rc.writes)
+		rc.mu.Unlock()
+		if got := send("RETR 1"); len(got) < len(small) {
+			t.Fatalf("RETR 1: %d octets", len(got))
+		}
+		rc.mu.Lock()
+		retr1 := rc.writes[before:]
+		before = len(rc.writes)
+		rc.mu.Unlock()
+		want := fmt.Sprintf("+OK %d octets\r\n", len(small)) + small + ".\r\n"
+		if len(retr1) != 1 || retr1[0] != want {
+			t.Errorf("writerTo=%v: RETR 1 (%d octets) in %d writes, want 1 holding the whole reply", writerTo, len(small), len(retr1))
+		}
+		send("RETR 2")
+		rc.mu.Lock()
+		retr2 := rc.writes[before:]
+		rc.mu.Unlock()
+		if len(retr2) < 2 || !strings.HasSuffix(retr2[len(retr2)-1], line+".\r\n") || strings.Join(retr2, "") != fmt.Sprintf("+OK %d octets\r\n", len(large))+large+".\r\n" {
+			t.Errorf("writerTo=%v: RETR 2 (%d octets) in %d writes; the terminator must come with the last body octets", writerTo, len(large), len(retr2))
+		}
+		io.WriteString(c2, "QUIT\r\n")
+		io.Copy(io.Discard, r)
+		<-done
+		c2.Close()
+	}
+}
+
+func mustLine(t *testing.T, r *bufio.Reader) string {
+	t.Helper()
+	l, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}

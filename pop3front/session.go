@@ -26,14 +26,21 @@ const (
 	stateTrans                   // TRANSACTION
 )
 
-// Buffer sizes. Sessions before login get small buffers (thousands of idle
-// or hostile connections must stay cheap); the 32 KiB writer is installed
-// at the first flush after login.
+// Buffer sizes. Every session keeps a small writer of its own (thousands
+// of idle or hostile connections must stay cheap). In TRANSACTION a
+// command is answered through a large writer lent from transWriters for
+// as long as the session has work buffered: a 20-80 KB message goes out
+// in one write with its terminator, a large one in few large writes. It
+// goes back to the pool at the flush before the session waits for the
+// next command, so an idle session holds none.
 const (
 	authWriteBuffer  = 4096
-	transWriteBuffer = 32 << 10
-	copyBufferSize   = 32 << 10
+	transWriteBuffer = 128 << 10
+	copyBufferSize   = 128 << 10
 )
+
+// transWriters lends the large TRANSACTION writers (see lendWriter).
+var transWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, transWriteBuffer) }}
 
 // finalWriteTimeout bounds the best-effort reply written on an abnormal
 // end (timeout, shutdown), so a client that stopped reading cannot hold
@@ -72,13 +79,14 @@ type session struct {
 	holdsConn      bool         // a connection slot is taken (connlimits.go)
 	userSlot       string       // the user whose session slot is taken, if any
 
-	cw      *connWriter
-	br      *bufio.Reader
-	bw      *bufio.Writer
-	lr      lineReader
-	dw      dotWriter
-	sink    bodySink // dw for io.WriterTo streams (message.go)
-	upgrade bool     // install the large writer at the next flush
+	cw    *connWriter
+	br    *bufio.Reader
+	bw    *bufio.Writer // the writer replies go to: small, or lent (lendWriter)
+	small *bufio.Writer // the session's own writer
+	lent  bool          // bw is from transWriters
+	lr    lineReader
+	dw    dotWriter
+	sink  bodySink // dw for io.WriterTo streams (message.go)
 
 	mu sync.Mutex // guards st against interruptAuth
 	st state
@@ -138,7 +146,8 @@ func newSession(srv *Server, conn net.Conn, implicitTLS bool) *session {
 	}
 	s.cw = &connWriter{conn: conn, timeout: lim.WriteTimeout}
 	s.br = bufio.NewReaderSize(conn, readBufferSize(lim.MaxLineLength))
-	s.bw = bufio.NewWriterSize(s.cw, authWriteBuffer)
+	s.small = bufio.NewWriterSize(s.cw, authWriteBuffer)
+	s.bw = s.small
 	s.lr = newLineReader(s.br, lim.MaxLineLength)
 	// AuthTimeout is absolute: set once, before the session is visible to
 	// Shutdown, and never extended in AUTHORIZATION.
@@ -227,6 +236,7 @@ func (s *session) loop() *sessionEnd {
 		if err != nil {
 			return s.readFailed(err)
 		}
+		s.lendWriter()
 		if err := s.handle(line); err != nil {
 			var se *sessionEnd
 			if errors.As(err, &se) {
@@ -244,17 +254,40 @@ func (s *session) greeting() string {
 	return DefaultGreeting
 }
 
-// flush writes buffered replies, then installs the large writer if login
-// asked for it (the old buffer is empty by then, so order is kept).
+// flush writes buffered replies and gives a lent writer back: the
+// session is about to wait for its next command.
 func (s *session) flush() error {
 	if err := s.bw.Flush(); err != nil {
 		return err
 	}
-	if s.upgrade {
-		s.upgrade = false
-		s.bw = bufio.NewWriterSize(s.cw, transWriteBuffer)
-	}
+	s.returnWriter()
 	return nil
+}
+
+// lendWriter switches a TRANSACTION session to a large writer for the
+// command it is about to handle. Only an empty small writer is swapped,
+// so replies keep their order; with replies still buffered (commands
+// pipelined right behind the login) the small one carries on until the
+// next flush.
+func (s *session) lendWriter() {
+	if s.lent || s.state() != stateTrans || s.small.Buffered() > 0 {
+		return
+	}
+	w := transWriters.Get().(*bufio.Writer)
+	w.Reset(s.cw)
+	s.bw, s.lent = w, true
+}
+
+// returnWriter gives a lent writer back, discarding anything in it (it
+// is empty after a successful flush; after a failure, nothing more may
+// be written anyway). Only the session's goroutine writes through it.
+func (s *session) returnWriter() {
+	if !s.lent {
+		return
+	}
+	s.bw.Reset(nil)
+	transWriters.Put(s.bw)
+	s.bw, s.lent = s.small, false
 }
 
 // readFailed turns a failed command read into the session's end.
@@ -315,6 +348,7 @@ func (s *session) finish(end *sessionEnd) {
 	if !end.noFlush && s.bw.Flush() == nil {
 		s.linger()
 	}
+	s.returnWriter()
 	if end.noFlush {
 		// Close under TLS first: its close_notify could otherwise wait
 		// on a client that stopped reading.
