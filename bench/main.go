@@ -35,6 +35,7 @@ type options struct {
 	idle      int  // idle sessions for the memory scenario
 	inproc    bool
 	imapc     bool
+	baseline  string
 	srvMsgs   int // messages per server in the servers scenario
 	srvRounds int
 	profile   string // directory for the gateway's profiles (profile.go)
@@ -53,6 +54,7 @@ func main() {
 	flag.IntVar(&o.idle, "idle", 200, "idle authenticated sessions for the memory scenario")
 	flag.BoolVar(&o.inproc, "inprocess", false, "run the gateway in this process (no RSS/CPU figures)")
 	flag.BoolVar(&o.imapc, "imapc", true, "also measure Dovecot's imapc POP3 gateway (list1k, retr1, retr16) when it can start")
+	flag.StringVar(&o.baseline, "baseline", "", "also run the gateway built from this git revision (HEAD~1, a branch, a commit) in the same rounds, for before/after ratios")
 	flag.IntVar(&o.srvMsgs, "server-msgs", 100, "messages (4 KB) in the servers scenario's mailbox on each server")
 	flag.IntVar(&o.srvRounds, "server-rounds", 3, "interleaved rounds of the servers scenario")
 	flag.StringVar(&o.profile, "profile", "", "after the rounds, profile the gateway (CPU, allocations) under each selected scenario into this directory")
@@ -180,6 +182,11 @@ func runDovecot(o options, out io.Writer) (err error) {
 		return err
 	}
 	defer func() { e.gw.Close() }()
+	baseRev, stopBase, err := startBaseline(o, d, e, out)
+	defer stopBase()
+	if err != nil {
+		return err
+	}
 
 	res := &results{
 		Machine:   machine(),
@@ -190,6 +197,7 @@ func runDovecot(o options, out io.Writer) (err error) {
 		Mailboxes: describe(lay),
 		Gateway:   map[bool]string{true: "in-process", false: "separate process built from ./proxy"}[o.inproc],
 		Imapc:     imapcNote,
+		Baseline:  baseRev,
 	}
 	if err := measure(o, e, d, lay, want, buildScenarios(lay, want, med, c64), res, newGW, out); err != nil {
 		return err

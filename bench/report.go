@@ -17,6 +17,7 @@ type results struct {
 	Mailboxes string            `json:"mailboxes"`
 	Gateway   string            `json:"gateway"`
 	Imapc     string            `json:"dovecot_imapc,omitempty"` // how it ran, or why not
+	Baseline  string            `json:"baseline,omitempty"`      // the -baseline revision, resolved
 	Rows      []*row            `json:"rows"`
 	Memory    *memResult        `json:"memory,omitempty"`
 	Servers   *serversResult    `json:"servers,omitempty"`
@@ -81,14 +82,14 @@ func (r *results) add(sc *scenario, sys string, round int, s sample) {
 		gb := float64(s.Bytes) / 1e9
 		c := r.row(sc.Name+" cpu", "CPU s per GB served (gateway process + upstream processes) in "+sc.Name, "CPU s/GB", false, nil)
 		c.put(sys, round, (s.GWCPU+s.UpCPU)/gb)
-		if sys == sysGW {
+		if sys == sysGW || sys == sysBase {
 			g := r.row(sc.Name+" cpu-gw", "CPU s per GB of the gateway process alone in "+sc.Name, "CPU s/GB", false, nil)
 			g.put(sys, round, s.GWCPU/gb)
 			cl := r.row(sc.Name+" cpu-client", "CPU s per GB of the benchmark client in "+sc.Name, "CPU s/GB", false, nil)
 			cl.put(sys, round, s.ClientCPU/gb)
 		}
 	}
-	if s.Bytes > 0 && sc.Unit == "MB/s" && sys == sysGW && s.UpCPU > 0 {
+	if s.Bytes > 0 && sc.Unit == "MB/s" && (sys == sysGW || sys == sysBase) && s.UpCPU > 0 {
 		// What Dovecot spends serving the gateway: with the gateway at
 		// zero cost, throughput on shared cores would be bounded by it.
 		r.row(sc.Name+" cpu-up", "CPU s per GB of Dovecot's processes serving the gateway in "+sc.Name, "CPU s/GB", false, nil).
@@ -131,7 +132,7 @@ func (r *results) finish() {
 			x.Median[sys] = median(v)
 		}
 		gw := x.Values[sysGW]
-		for _, other := range []string{sysIMAP, sysPOP, sysImapc} {
+		for _, other := range []string{sysIMAP, sysPOP, sysImapc, sysBase} {
 			ov := x.Values[other]
 			var ratios []float64
 			for i := range min(len(gw), len(ov)) {
@@ -211,9 +212,12 @@ func (r *results) print(w io.Writer) {
 	if r.Imapc != "" {
 		fmt.Fprintf(w, "Dovecot imapc: %s\n", r.Imapc)
 	}
+	if r.Baseline != "" {
+		fmt.Fprintf(w, "baseline: the gateway built from %s, a separate process run in the same rounds\n", r.Baseline)
+	}
 	fmt.Fprintln(w)
-	rows := [][]string{{"scenario", "unit", "gateway", "direct IMAP", "Dovecot POP3", "Dovecot imapc", "gateway/IMAP", "gateway/POP3", "gateway/imapc"}}
-	imapc := false
+	rows := [][]string{{"scenario", "unit", "gateway", "direct IMAP", "Dovecot POP3", "Dovecot imapc", "gateway/IMAP", "gateway/POP3", "gateway/imapc", "baseline", "gateway/baseline"}}
+	imapc, base := false, false
 	for _, x := range r.Rows {
 		unit := x.Unit
 		if x.Higher {
@@ -221,27 +225,36 @@ func (r *results) print(w io.Writer) {
 		} else {
 			unit += " v"
 		}
-		if len(x.Values[sysImapc]) > 0 {
-			imapc = true
-		}
+		imapc = imapc || len(x.Values[sysImapc]) > 0
+		base = base || len(x.Values[sysBase]) > 0
 		rows = append(rows, []string{x.Name, unit,
 			fmtVal(x.Median[sysGW], x.Unit), fmtVal(x.Median[sysIMAP], x.Unit), fmtVal(x.Median[sysPOP], x.Unit), fmtVal(x.Median[sysImapc], x.Unit),
-			fmtRatio(x, sysGW+"/"+sysIMAP), fmtRatio(x, sysGW+"/"+sysPOP), fmtRatio(x, sysGW+"/"+sysImapc)})
+			fmtRatio(x, sysGW+"/"+sysIMAP), fmtRatio(x, sysGW+"/"+sysPOP), fmtRatio(x, sysGW+"/"+sysImapc),
+			fmtVal(x.Median[sysBase], x.Unit), fmtRatio(x, sysGW+"/"+sysBase)})
 	}
 	if m := r.Memory; m != nil {
 		rows = append(rows,
-			[]string{"rss at rest", "MiB", fmt.Sprintf("%.1f", float64(m.RestKiB)/1024), "", "", "", "", "", ""},
+			[]string{"rss at rest", "MiB", fmt.Sprintf("%.1f", float64(m.RestKiB)/1024), "", "", "", "", "", "", "", ""},
 			[]string{fmt.Sprintf("peak growth %dx%.0fMB", m.Streams, float64(m.StreamSizeBytes)/1e6), "MiB v",
-				fmt.Sprintf("%.1f", float64(m.PeakGrowthMed)/1024), "", "", "", "", target(float64(m.PeakGrowthMed)/1024 <= 24, "<=24 MiB"), ""},
+				fmt.Sprintf("%.1f", float64(m.PeakGrowthMed)/1024), "", "", "", "", target(float64(m.PeakGrowthMed)/1024 <= 24, "<=24 MiB"), "", "", ""},
 			[]string{fmt.Sprintf("per idle session (%d)", m.IdleSessions), "KiB v",
-				fmt.Sprintf("%.0f", m.PerIdleKiB), "", "", "", "", target(m.PerIdleKiB <= 256, "<=256 KiB"), ""},
+				fmt.Sprintf("%.0f", m.PerIdleKiB), "", "", "", "", target(m.PerIdleKiB <= 256, "<=256 KiB"), "", "", ""},
 		)
 	}
-	if !imapc {
-		// No imapc column: drop "Dovecot imapc" and "gateway/imapc".
-		for i, rw := range rows {
-			rows[i] = append(rw[:5:5], rw[6:8]...)
+	for i, rw := range rows {
+		// Columns of systems that did not run are left out.
+		kept := rw[:5:5]
+		if imapc {
+			kept = append(kept, rw[5])
 		}
+		kept = append(kept, rw[6:8]...)
+		if imapc {
+			kept = append(kept, rw[8])
+		}
+		if base {
+			kept = append(kept, rw[9:11]...)
+		}
+		rows[i] = kept
 	}
 	printTable(w, rows)
 	if len(r.Ceilings) > 0 {

@@ -16,6 +16,9 @@ const (
 	// Dovecot's own POP3-to-IMAP gateway: a second instance, POP3 only,
 	// whose imapc storage logs in to the upstream's IMAP.
 	sysImapc = "dovecot-imapc"
+	// The gateway built from another revision (-baseline), run in the
+	// same rounds: before/after figures of a change, side by side.
+	sysBase = "baseline"
 )
 
 // env is what the scenarios run against.
@@ -31,12 +34,25 @@ type env struct {
 	imapcAddr string // Dovecot's imapc POP3 gateway; "" when not running
 	imapcPGID int
 	imapcBase int // its processes with no session open
+
+	base gateway // the -baseline gateway; nil when not running
+}
+
+// gatewayOf is the popbridge process sys measures: the baseline's for
+// sysBase, else the gateway under test.
+func (e *env) gatewayOf(sys string) gateway {
+	if sys == sysBase && e.base != nil {
+		return e.base
+	}
+	return e.gw
 }
 
 func (e *env) popFor(sys string) string {
 	switch sys {
 	case sysGW:
 		return e.gw.Addr()
+	case sysBase:
+		return e.base.Addr()
 	case sysImapc:
 		return e.imapcAddr
 	}
@@ -50,6 +66,8 @@ func (e *env) has(sys string) bool {
 		return e.popAddr != ""
 	case sysImapc:
 		return e.imapcAddr != ""
+	case sysBase:
+		return e.base != nil
 	}
 	return true
 }
@@ -89,17 +107,18 @@ type scenario struct {
 // process group and this process around a measurement.
 type meter struct {
 	e                 *env
+	gw                gateway // the popbridge process measured
 	imapc             bool
 	t0                time.Time
 	gw0, up0, client0 float64
 }
 
 func startMeter(e *env, sys string) *meter {
-	m := &meter{e: e, imapc: sys == sysImapc && e.imapcPGID != 0}
+	m := &meter{e: e, gw: e.gatewayOf(sys), imapc: sys == sysImapc && e.imapcPGID != 0}
 	if m.imapc {
 		settleGroup(e.imapcPGID, e.imapcBase)
 		m.gw0 = groupCPU(e.imapcPGID)
-	} else if pid := e.gw.PID(); pid != 0 {
+	} else if pid := m.gw.PID(); pid != 0 {
 		m.gw0, _ = procCPU(pid, false)
 	}
 	if e.dovePGID != 0 {
@@ -120,7 +139,7 @@ func (m *meter) stop(s *sample) {
 	if m.imapc {
 		settleGroup(m.e.imapcPGID, m.e.imapcBase)
 		s.GWCPU = groupCPU(m.e.imapcPGID) - m.gw0
-	} else if pid := m.e.gw.PID(); pid != 0 {
+	} else if pid := m.gw.PID(); pid != 0 {
 		g, _ := procCPU(pid, false)
 		s.GWCPU = g - m.gw0
 	}
@@ -139,7 +158,7 @@ func selfCPU() float64 {
 // listScenario: login to the end of LIST, k sessions in a row, mean time.
 func listScenario(name, user string, k int) *scenario {
 	return &scenario{
-		Name: name, Unit: "s", Systems: []string{sysGW, sysIMAP, sysPOP, sysImapc},
+		Name: name, Unit: "s", Systems: []string{sysGW, sysBase, sysIMAP, sysPOP, sysImapc},
 		Desc:    fmt.Sprintf("login to end of LIST (%s)", user),
 		Targets: map[string]float64{sysGW + "/" + sysIMAP: 1.5},
 		run: func(e *env, sys string) (sample, error) {
@@ -190,7 +209,7 @@ func listScenario(name, user string, k int) *scenario {
 // in flight. Value in MB/s of message octets.
 func downloadScenario(name, user string, depth int) *scenario {
 	return &scenario{
-		Name: name, Unit: "MB/s", Higher: true, Systems: []string{sysGW, sysIMAP, sysPOP, sysImapc},
+		Name: name, Unit: "MB/s", Higher: true, Systems: []string{sysGW, sysBase, sysIMAP, sysPOP, sysImapc},
 		Desc:    fmt.Sprintf("full download, %d in flight (%s)", depth, user),
 		Targets: map[string]float64{sysGW + "/" + sysPOP: 0.9, sysGW + "/" + sysImapc: 2},
 		run: func(e *env, sys string) (sample, error) {
@@ -203,7 +222,7 @@ func downloadScenario(name, user string, depth int) *scenario {
 // BODY.PEEK[HEADER]. Value in messages per second.
 func topScenario(name, user string) *scenario {
 	return &scenario{
-		Name: name, Unit: "msg/s", Higher: true, Systems: []string{sysGW, sysIMAP, sysPOP},
+		Name: name, Unit: "msg/s", Higher: true, Systems: []string{sysGW, sysBase, sysIMAP, sysPOP},
 		Desc:    fmt.Sprintf("TOP n 0 over the mailbox vs BODY.PEEK[HEADER] (%s)", user),
 		Targets: map[string]float64{sysGW + "/" + sysIMAP: 0.8},
 		run: func(e *env, sys string) (sample, error) {
@@ -287,7 +306,7 @@ func download(e *env, sys, user string, depth int, popCmd, imapItem string) (sam
 // a time. Value: aggregate MB/s; p50/p99 of the RETR latencies.
 func concScenario(name string, n int, users []string, perSession int, target float64) *scenario {
 	return &scenario{
-		Name: name, Unit: "MB/s", Higher: true, Systems: []string{sysGW, sysIMAP, sysPOP},
+		Name: name, Unit: "MB/s", Higher: true, Systems: []string{sysGW, sysBase, sysIMAP, sysPOP},
 		Desc:    fmt.Sprintf("%d concurrent sessions, %d messages each", n, perSession),
 		Targets: map[string]float64{sysGW + "/" + sysPOP: target},
 		run: func(e *env, sys string) (sample, error) {
