@@ -18,10 +18,10 @@ type entry struct {
 	user string
 	sha  string // of the bytes Dovecot serves
 	// What clients did to it.
-	retrieved     bool // a POP3 RETR completed byte-exact
-	popDeleted    bool // RETR'd, DELE'd and +OK to QUIT
-	popUnsure     bool // RETR'd, DELE'd, QUIT failed (the update may be partial)
-	imapRemoved   bool // an IMAP client expunged it (OK received)
+	retrieved   bool // a POP3 RETR completed byte-exact
+	popDeleted  bool // RETR'd, DELE'd and +OK to QUIT
+	popUnsure   bool // RETR'd, DELE'd, QUIT failed (the update may be partial)
+	imapRemoved bool // an IMAP client expunged it (OK received)
 	// imapExpunging: an IMAP client sent UID EXPUNGE for it, and the
 	// reply never came (the device's deadline closed its connection
 	// first): the expunge may have landed.
@@ -68,10 +68,10 @@ func messageID(msg []byte) string {
 
 // verdict compares the ledger with where messages are at the end.
 type verdict struct {
-	delivered, inMailbox, inTrash, inArchive    int
+	delivered, inMailbox, inTrash, inArchive                int
 	popDeleted, popUnsure, imapRemoved, imapUnsure, pending int
-	lost, changed, misplaced, corrupt           int
-	problems                                    []string
+	lost, changed, misplaced, corrupt                       int
+	problems                                                []string
 }
 
 // place is where a message was found at the end.
