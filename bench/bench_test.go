@@ -1,8 +1,11 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
 	"fmt"
+	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,7 +44,20 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer gw.Close()
-	e := &env{gw: gw, imapAddr: srv.Addr(), password: benchPassword}
+	// The baseline and the relay floor, as -baseline and -relay run them
+	// (here in process: a second gateway, and the relay in front of it).
+	base, err := startInprocGateway(srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer base.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go serveRelay(ln, base.Addr())
+	e := &env{gw: gw, imapAddr: srv.Addr(), password: benchPassword, base: base, relay: inprocRelay{ln}}
 	lay := layout{listReps1k: 1, med: 3, conc64Msgs: 2, conc1kIdle: 5}
 	scs := buildScenarios(lay, selected("list1k,retr1,retr16,top0,conc8,conc64,conc1k"), users[1:], users[1:])
 	res := &results{Machine: machine(), Rounds: 1}
@@ -59,6 +75,13 @@ func TestSmoke(t *testing.T) {
 		if _, ok := r.Ratios["gateway/imap"]; !ok {
 			t.Errorf("%s: no gateway/imap ratio: %+v", name, r.Median)
 		}
+		if _, ok := r.Ratios["gateway/baseline"]; !ok {
+			t.Errorf("%s: no gateway/baseline ratio: %+v", name, r.Median)
+		}
+		_, relayed := r.Ratios["gateway/relay"]
+		if want := r.Unit == "MB/s"; relayed != want {
+			t.Errorf("%s: gateway/relay ratio present %v, want %v: %+v", name, relayed, want, r.Median)
+		}
 	}
 	// conc1k has no direct-IMAP system: its gateway figures must be there.
 	if r := res.byName["conc1k"]; r == nil || r.Median[sysGW] <= 0 {
@@ -67,7 +90,7 @@ func TestSmoke(t *testing.T) {
 	if r := res.byName["conc1k p99"]; r == nil || r.Median[sysGW] <= 0 {
 		t.Errorf("conc1k: no gateway p99 latency: %+v", r)
 	}
-	if !strings.Contains(out.String(), "gateway/IMAP") {
+	if !strings.Contains(out.String(), "gateway/IMAP") || !strings.Contains(out.String(), "gateway/baseline") || !strings.Contains(out.String(), "gateway/relay") {
 		t.Errorf("no table:\n%s", out.String())
 	}
 	path := filepath.Join(t.TempDir(), "bench.json")
@@ -76,6 +99,13 @@ func TestSmoke(t *testing.T) {
 	}
 	t.Log(fmt.Sprintf("\n%s", out.String()))
 }
+
+// inprocRelay is the relay floor in this process (serveRelay on ln).
+type inprocRelay struct{ ln net.Listener }
+
+func (r inprocRelay) Addr() string { return r.ln.Addr().String() }
+func (r inprocRelay) PID() int     { return 0 }
+func (r inprocRelay) Close()       { r.ln.Close() }
 
 // TestServersSmoke runs the servers scenario's rounds once, tiny, against
 // the in-memory upstream (standing in for a real server) through an
@@ -129,4 +159,33 @@ func TestServersSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log("\n" + out.String())
+}
+
+// TestUntar: -baseline's extraction writes files and directories under
+// its directory and refuses an entry that would leave it.
+func TestUntar(t *testing.T) {
+	build := func(names ...string) *bytes.Buffer {
+		var b bytes.Buffer
+		tw := tar.NewWriter(&b)
+		for _, n := range names {
+			if strings.HasSuffix(n, "/") {
+				tw.WriteHeader(&tar.Header{Name: n, Typeflag: tar.TypeDir, Mode: 0o755})
+				continue
+			}
+			tw.WriteHeader(&tar.Header{Name: n, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(n))})
+			tw.Write([]byte(n))
+		}
+		tw.Close()
+		return &b
+	}
+	dir := t.TempDir()
+	if err := untar(build("proxy/", "proxy/main.go", "go.mod"), dir); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "proxy", "main.go")); err != nil || string(b) != "proxy/main.go" {
+		t.Errorf("proxy/main.go: %q, %v", b, err)
+	}
+	if err := untar(build("../escape"), t.TempDir()); err == nil {
+		t.Error("an entry leaving the directory was extracted")
+	}
 }

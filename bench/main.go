@@ -36,6 +36,7 @@ type options struct {
 	inproc    bool
 	imapc     bool
 	baseline  string
+	relay     bool
 	srvMsgs   int // messages per server in the servers scenario
 	srvRounds int
 	profile   string // directory for the gateway's profiles (profile.go)
@@ -45,6 +46,9 @@ type options struct {
 }
 
 func main() {
+	if relayMain() {
+		return
+	}
 	var o options
 	flag.BoolVar(&o.quick, "quick", false, "short, CI-sized run: small mailboxes, 3 rounds, no 100k mailbox")
 	flag.IntVar(&o.rounds, "rounds", 0, "interleaved rounds (default 5, 3 with -quick)")
@@ -55,6 +59,7 @@ func main() {
 	flag.BoolVar(&o.inproc, "inprocess", false, "run the gateway in this process (no RSS/CPU figures)")
 	flag.BoolVar(&o.imapc, "imapc", true, "also measure Dovecot's imapc POP3 gateway (list1k, retr1, retr16) when it can start")
 	flag.StringVar(&o.baseline, "baseline", "", "also run the gateway built from this git revision (HEAD~1, a branch, a commit) in the same rounds, for before/after ratios")
+	flag.BoolVar(&o.relay, "relay", true, "also measure a bare byte relay in front of Dovecot's POP3 (the floor of a gateway's CPU per GB) in the download and concurrent scenarios")
 	flag.IntVar(&o.srvMsgs, "server-msgs", 100, "messages (4 KB) in the servers scenario's mailbox on each server")
 	flag.IntVar(&o.srvRounds, "server-rounds", 3, "interleaved rounds of the servers scenario")
 	flag.StringVar(&o.profile, "profile", "", "after the rounds, profile the gateway (CPU, allocations) under each selected scenario into this directory")
@@ -186,6 +191,14 @@ func runDovecot(o options, out io.Writer) (err error) {
 	defer stopBase()
 	if err != nil {
 		return err
+	}
+	if o.relay && !o.inproc {
+		r, err := startRelay(d.POP3Addr())
+		if err != nil {
+			return fmt.Errorf("relay: %w", err)
+		}
+		defer r.Close()
+		e.relay = r
 	}
 
 	res := &results{

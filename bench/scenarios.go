@@ -19,6 +19,9 @@ const (
 	// The gateway built from another revision (-baseline), run in the
 	// same rounds: before/after figures of a change, side by side.
 	sysBase = "baseline"
+	// A bare byte relay in front of Dovecot's POP3 (relay.go): the floor
+	// of a gateway process's CPU per GB.
+	sysRelay = "relay"
 )
 
 // env is what the scenarios run against.
@@ -35,7 +38,8 @@ type env struct {
 	imapcPGID int
 	imapcBase int // its processes with no session open
 
-	base gateway // the -baseline gateway; nil when not running
+	base  gateway // the -baseline gateway; nil when not running
+	relay gateway // the relay floor; nil when not running
 }
 
 // gatewayOf is the popbridge process sys measures: the baseline's for
@@ -43,6 +47,9 @@ type env struct {
 func (e *env) gatewayOf(sys string) gateway {
 	if sys == sysBase && e.base != nil {
 		return e.base
+	}
+	if sys == sysRelay && e.relay != nil {
+		return e.relay
 	}
 	return e.gw
 }
@@ -53,6 +60,8 @@ func (e *env) popFor(sys string) string {
 		return e.gw.Addr()
 	case sysBase:
 		return e.base.Addr()
+	case sysRelay:
+		return e.relay.Addr()
 	case sysImapc:
 		return e.imapcAddr
 	}
@@ -68,6 +77,8 @@ func (e *env) has(sys string) bool {
 		return e.imapcAddr != ""
 	case sysBase:
 		return e.base != nil
+	case sysRelay:
+		return e.relay != nil
 	}
 	return true
 }
@@ -209,7 +220,7 @@ func listScenario(name, user string, k int) *scenario {
 // in flight. Value in MB/s of message octets.
 func downloadScenario(name, user string, depth int) *scenario {
 	return &scenario{
-		Name: name, Unit: "MB/s", Higher: true, Systems: []string{sysGW, sysBase, sysIMAP, sysPOP, sysImapc},
+		Name: name, Unit: "MB/s", Higher: true, Systems: []string{sysGW, sysBase, sysIMAP, sysPOP, sysImapc, sysRelay},
 		Desc:    fmt.Sprintf("full download, %d in flight (%s)", depth, user),
 		Targets: map[string]float64{sysGW + "/" + sysPOP: 0.9, sysGW + "/" + sysImapc: 2},
 		run: func(e *env, sys string) (sample, error) {
@@ -306,7 +317,7 @@ func download(e *env, sys, user string, depth int, popCmd, imapItem string) (sam
 // a time. Value: aggregate MB/s; p50/p99 of the RETR latencies.
 func concScenario(name string, n int, users []string, perSession int, target float64) *scenario {
 	return &scenario{
-		Name: name, Unit: "MB/s", Higher: true, Systems: []string{sysGW, sysBase, sysIMAP, sysPOP},
+		Name: name, Unit: "MB/s", Higher: true, Systems: []string{sysGW, sysBase, sysIMAP, sysPOP, sysRelay},
 		Desc:    fmt.Sprintf("%d concurrent sessions, %d messages each", n, perSession),
 		Targets: map[string]float64{sysGW + "/" + sysPOP: target},
 		run: func(e *env, sys string) (sample, error) {
